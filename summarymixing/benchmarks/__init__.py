@@ -1,0 +1,1 @@
+"""Benchmark scripts: run with ``python -m summarymixing.benchmarks.<name>``; they print tables."""

@@ -1,0 +1,1 @@
+"""Dataset preparation and the bundled mini corpus."""
