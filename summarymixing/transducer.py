@@ -1,0 +1,109 @@
+"""Transducer (RNN-T) loss that runs on CPU and GPU.
+
+SpeechBrain 1.1.2's ``speechbrain.nnet.losses.transducer_loss`` needs Numba and CUDA. This module offers the same
+signature (relative lengths, SpeechBrain's reductions) on top of ``torchaudio.functional.rnnt_loss``, which has CPU
+and CUDA kernels, so a YAML can swap it in with ``transducer_cost: !name:summarymixing.transducer.transducer_loss``.
+
+Authors
+ * SummaryMixing contributors 2026
+"""
+
+import torch
+import torchaudio
+
+REDUCTIONS = ("mean", "batchmean", "sum", "none")
+
+
+def relative_to_absolute_lengths(relative_lengths, max_length):
+    """Converts SpeechBrain's relative lengths (fractions of the padded length) to integer lengths.
+
+    Arguments
+    ---------
+    relative_lengths : torch.Tensor
+        Lengths as fractions in (0, 1] of ``max_length``, shape ``[batch]``.
+    max_length : int
+        The padded length the fractions refer to.
+
+    Returns
+    -------
+    torch.Tensor
+        ``round(relative_lengths * max_length)`` as int32, shape ``[batch]``.
+
+    Example
+    -------
+    >>> relative_to_absolute_lengths(torch.tensor([1.0, 0.5, 0.34]), 6)
+    tensor([6, 3, 2], dtype=torch.int32)
+    """
+    return torch.round(relative_lengths * max_length).int()
+
+
+def transducer_loss(logits, targets, input_lens, target_lens, blank_index, reduction="mean"):
+    """Transducer loss with SpeechBrain's signature, computed by ``torchaudio.functional.rnnt_loss``.
+
+    The joint network's logits (not log-probabilities) go in; the log-softmax is fused into the loss. Lengths are
+    relative, as everywhere in SpeechBrain. Half-precision logits (fp16 / bf16 autocast) are promoted to float32,
+    since the lattice recursion needs it.
+
+    Arguments
+    ---------
+    logits : torch.Tensor
+        Joint network output, shape ``[batch, max_T, max_U + 1, num_labels]``.
+    targets : torch.Tensor
+        Label indices without blanks, shape ``[batch, max_U]``, integer.
+    input_lens : torch.Tensor
+        Relative lengths of the encoder outputs (fractions of ``max_T``), shape ``[batch]``.
+    target_lens : torch.Tensor
+        Relative lengths of the targets (fractions of ``max_U``), shape ``[batch]``.
+    blank_index : int
+        Index of the blank label.
+    reduction : str
+        ``"mean"`` (average over the batch of the per-utterance negative log-likelihoods, as SpeechBrain's
+        ``mean``), ``"batchmean"`` (same), ``"sum"`` or ``"none"`` (one value per utterance).
+
+    Returns
+    -------
+    torch.Tensor
+        The loss: a scalar, or shape ``[batch]`` with ``reduction="none"``.
+
+    Example
+    -------
+    >>> logits = torch.zeros(2, 3, 3, 4)
+    >>> targets = torch.tensor([[1, 2], [3, 0]])
+    >>> loss = transducer_loss(logits, targets, torch.tensor([1.0, 2 / 3]), torch.tensor([1.0, 0.5]), 0, "none")
+    >>> loss.shape
+    torch.Size([2])
+    >>> bool(loss[1] > 0)
+    True
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"transducer_loss: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if logits.dim() != 4:
+        raise ValueError(f"transducer_loss: logits must be [batch, T, U + 1, labels], got shape {tuple(logits.shape)}")
+    if targets.dim() != 2 or targets.shape[0] != logits.shape[0]:
+        raise ValueError(
+            f"transducer_loss: targets must be [batch, U] with batch {logits.shape[0]}, got {tuple(targets.shape)}"
+        )
+    if logits.shape[2] != targets.shape[1] + 1:
+        raise ValueError(
+            f"transducer_loss: logits dim 2 ({logits.shape[2]}) must be targets dim 1 ({targets.shape[1]}) + 1"
+        )
+    if not 0 <= blank_index < logits.shape[-1]:
+        raise ValueError(f"transducer_loss: blank_index {blank_index} outside [0, {logits.shape[-1]})")
+
+    frame_counts = relative_to_absolute_lengths(input_lens, logits.shape[1])
+    label_counts = relative_to_absolute_lengths(target_lens, targets.shape[1])
+    if frame_counts.min() < 1:
+        raise ValueError(f"transducer_loss: every utterance needs at least one frame, got lengths {frame_counts}")
+
+    # torchaudio requires the padded sizes to equal the longest lengths in the batch.
+    max_frames, max_labels = int(frame_counts.max()), int(label_counts.max())
+    logits = logits[:, :max_frames, : max_labels + 1].float()
+    targets = targets[:, :max_labels].int()
+    loss = torchaudio.functional.rnnt_loss(
+        logits, targets, frame_counts, label_counts, blank=blank_index, reduction="none"
+    )
+    if reduction in ("mean", "batchmean"):
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
