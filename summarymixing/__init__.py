@@ -2,3 +2,5 @@
 
 The cell lives in :mod:`summarymixing.cell` and depends only on torch, so it can be copied alone.
 """
+
+from summarymixing.cell import SummaryMixing, SummaryMixingStreamingState
