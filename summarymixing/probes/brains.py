@@ -207,7 +207,7 @@ class CTCProbeBrain(ProbeBrain):
         }
 
 
-def _classification_errors(ids, outputs, labels):
+def _classification_errors(outputs, labels):
     """Per-utterance 0/1 errors of ``outputs [batch, 1, classes]`` against ``labels [batch, 1]``."""
     return (outputs.squeeze(1).argmax(dim=-1) != labels.squeeze(1)).float()
 

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""MP3S probe: LibriSpeech train-clean-100 character CTC ASR on a frozen wav2vec 2.0 encoder.
+
+The frozen encoder's hidden layers are summed with learned softmax weights and fed to a probing head
+(2-layer BiLSTM or ContextNet, chosen by the hparams file) with a linear CTC output over characters.
+Greedy CTC decoding; WER on test-clean and test-other.
+
+To run (full scale; add torchrun for DDP, e.g. ``torchrun --nproc_per_node=4 ...``):
+    python recipes/mp3s/librispeech_asr/train.py hparams/mp3s/librispeech_asr/bilstm.yaml \
+        --ssl_folder results/wav2vec2/summarymixing --data_folder /path/to/LibriSpeech
+
+On the bundled mini corpus (laid out in LibriSpeech format, prepared by the real preparation):
+    python recipes/mp3s/librispeech_asr/train.py hparams/mp3s/librispeech_asr/mini.yaml \
+        --ssl_folder results/wav2vec2/mini
+
+An interrupted run resumes from its last checkpoint when started again with the same output folder.
+
+Authors
+ * SummaryMixing contributors 2026
+"""
+
+import os
+import sys
+
+import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.distributed import if_main_process, run_on_main
+
+from summarymixing.data.librispeech import prepare_librispeech
+from summarymixing.probes import CTCProbeBrain, write_results
+
+
+class LibriSpeechProbe(CTCProbeBrain):
+    """Character CTC probe; tokens are decoded by the recipe's ``CTCTextEncoder``."""
+
+    def decode_tokens(self, token_ids):
+        """Joins the characters of a greedy CTC output."""
+        return "".join(self.hparams.label_encoder.decode_ndim(token_ids))
+
+
+def dataio_prepare(hparams):
+    """Creates the train, valid and test datasets with waveforms and character tokens."""
+    datasets = {}
+    for name, csv_path in [("train", hparams["train_csv"]), ("valid", hparams["valid_csv"])] + list(
+        zip(hparams["test_splits"], hparams["test_csv"])
+    ):
+        datasets[name] = sb.dataio.dataset.DynamicItemDataset.from_csv(csv_path).filtered_sorted(
+            sort_key="duration", reverse=hparams["sorting"] == "descending"
+        )
+
+    @sb.utils.data_pipeline.takes("wav")
+    @sb.utils.data_pipeline.provides("sig")
+    def audio_pipeline(wav):
+        return sb.dataio.dataio.read_audio(wav)
+
+    label_encoder = hparams["label_encoder"]
+
+    @sb.utils.data_pipeline.takes("wrd")
+    @sb.utils.data_pipeline.provides("wrd", "char_list", "tokens")
+    def text_pipeline(wrd):
+        yield wrd
+        char_list = list(wrd)
+        yield char_list
+        yield label_encoder.encode_sequence_torch(char_list)
+
+    sb.dataio.dataset.add_dynamic_item(list(datasets.values()), audio_pipeline)
+    sb.dataio.dataset.add_dynamic_item(list(datasets.values()), text_pipeline)
+    label_encoder.load_or_create(
+        path=os.path.join(hparams["save_folder"], "label_encoder.txt"),
+        from_didatasets=[datasets["train"]],
+        output_key="char_list",
+        special_labels={"blank_label": hparams["blank_index"]},
+        sequence_input=True,
+    )
+    if len(label_encoder) > hparams["output_neurons"]:
+        raise ValueError(
+            f"the training transcripts have {len(label_encoder)} characters (with blank) but "
+            f"output_neurons is {hparams['output_neurons']}: raise output_neurons"
+        )
+    sb.dataio.dataset.set_output_keys(list(datasets.values()), ["id", "sig", "wrd", "tokens"])
+    return datasets
+
+
+def main(argv):
+    """Prepares the data, trains the probe, tests it and writes ``results.json``."""
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    sb.utils.distributed.ddp_init_group(run_opts)
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    run_on_main(
+        prepare_librispeech,
+        kwargs={
+            "data_folder": hparams["data_folder"],
+            "save_folder": hparams["save_folder"],
+            "tr_splits": hparams["train_splits"],
+            "dev_splits": hparams["dev_splits"],
+            "te_splits": hparams["test_splits"],
+        },
+    )
+    datasets = dataio_prepare(hparams)
+    probe = LibriSpeechProbe(
+        modules=hparams["modules"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    probe.fit(
+        probe.hparams.epoch_counter,
+        datasets["train"],
+        datasets["valid"],
+        train_loader_kwargs=hparams["train_dataloader_opts"],
+        valid_loader_kwargs=hparams["valid_dataloader_opts"],
+    )
+    metrics = {}
+    for name in hparams["test_splits"]:
+        probe.evaluate(
+            datasets[name], min_key="WER", test_loader_kwargs=hparams["test_dataloader_opts"]
+        )
+        metrics.update({f"{key} {name}": value for key, value in probe.test_stats.items()})
+    if if_main_process():
+        write_results(
+            hparams["output_folder"],
+            task="librispeech_asr",
+            head=hparams["head_name"],
+            metrics=metrics,
+            reported=[f"WER {name}" for name in hparams["test_splits"]],
+            layer_weights=probe.layer_weights(),
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
