@@ -1,0 +1,314 @@
+"""Behaviour of the SummaryMixing cell: shapes, exact masked means, chunked == masked == streaming, gradients,
+mixed precision, initialisation, errors, and drop-in use inside a SpeechBrain encoder layer."""
+
+import doctest
+import math
+
+import pytest
+import torch
+from speechbrain.lobes.models.transformer.Conformer import ConformerEncoderLayer
+from speechbrain.lobes.models.transformer.Transformer import get_lookahead_mask
+from speechbrain.lobes.models.transformer.TransformerASR import make_transformer_src_mask
+from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
+
+import summarymixing.cell
+from summarymixing import SummaryMixing, SummaryMixingStreamingState
+
+MODES = ["SummaryMixing", "SummaryMixing-lite", "SummaryMixing-fast"]
+ATOL = 1e-5
+
+
+def make_cell(mode="SummaryMixing", nhead=2, dim=8, **kwargs):
+    torch.manual_seed(0)
+    options = dict(local_proj_hid_dim=[dim, 2 * dim], local_proj_out_dim=dim, summary_hid_dim=[dim],
+                   summary_out_dim=2 * dim, mode=mode)
+    options.update(kwargs)
+    return SummaryMixing(dim, nhead, **options).eval()
+
+
+def padding_mask(lengths, time):
+    return torch.arange(time)[None, :] >= torch.as_tensor(lengths)[:, None]
+
+
+def naive_output(cell, x, lengths, context):
+    """Frame-by-frame reference: explicit per-head MLPs, a Python-loop mean, the combiner on the concatenation.
+    ``context(t, length)`` lists the frames frame t may summarise."""
+    heads = cell.nhead
+
+    def mlp(layers, frame):
+        for layer in layers:
+            parts = frame.view(heads, -1)
+            frame = torch.cat([parts[h] @ layer.weight[h] + layer.bias[h, 0] for h in range(heads)])
+            frame = cell.activation(frame)
+        return frame
+
+    outputs = torch.zeros(x.shape[0], x.shape[1], cell.enc_dim, dtype=x.dtype)
+    local_h = cell.local_dim // heads
+    for b, length in enumerate(lengths):
+        streams = [mlp(cell.summary_layers, x[b, t]) for t in range(length)]
+        if cell.mode == "SummaryMixing-fast":
+            locals_ = [torch.cat([s.view(heads, -1)[h, :local_h] for h in range(heads)]) for s in streams]
+            streams = [torch.cat([s.view(heads, -1)[h, local_h:] for h in range(heads)]) for s in streams]
+        elif cell.mode == "SummaryMixing":
+            locals_ = [mlp(cell.local_layers, x[b, t]) for t in range(length)]
+        for t in range(length):
+            seen = context(t, length)
+            mean = sum(streams[u] for u in seen) / max(len(seen), 1)
+            parts = [cell.summary_norm(mean)]
+            if cell.mode != "SummaryMixing-lite":
+                parts.insert(0, cell.local_norm(locals_[t]))
+            outputs[b, t] = cell.activation(cell.combiner(torch.cat(parts)))
+    return outputs
+
+
+def whole_utterance(t, length):
+    return list(range(length))
+
+
+def chunk_context(chunk_size, left):
+    def context(t, length):
+        chunk = t // chunk_size
+        first = 0 if left is None else max(0, chunk - left) * chunk_size
+        return list(range(first, min(length, (chunk + 1) * chunk_size)))
+
+    return context
+
+
+def stream(cell, x, pad, chunk_size, left):
+    state = cell.make_streaming_state(left)
+    outs = [
+        cell.forward_streaming(chunk, state, key_padding_mask=chunk_pad)
+        for chunk, chunk_pad in zip(x.split(chunk_size, dim=1), pad.split(chunk_size, dim=1))
+    ]
+    return torch.cat(outs, dim=1)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("nhead", [1, 2, 4])
+def test_shapes_every_mode_and_head_count(mode, nhead):
+    cell = make_cell(mode, nhead)
+    x = torch.randn(3, 7, 8)
+    out, weights = cell(x, x, x, return_attn_weights=True, pos_embs=torch.randn(1, 13, 8))
+    assert out.shape == (3, 7, 8) and weights is None
+    assert cell.forward_streaming(x[:, :3], cell.make_streaming_state()).shape == (3, 3, 8)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_output_matches_frame_by_frame_reference(mode):
+    cell = make_cell(mode, nhead=2)
+    lengths = [9, 6, 1]
+    x = torch.randn(3, 9, 8)
+    pad = padding_mask(lengths, 9)
+    valid = ~pad
+    expected = naive_output(cell, x, lengths, whole_utterance)
+    out, _ = cell(x, key_padding_mask=pad)
+    torch.testing.assert_close(out[valid], expected[valid], atol=ATOL, rtol=0)
+    for chunk_size, left in [(2, None), (3, 1), (4, 0)]:
+        config = DynChunkTrainConfig(chunk_size, left)
+        expected = naive_output(cell, x, lengths, chunk_context(chunk_size, left))
+        out, _ = cell(x, key_padding_mask=pad, dynchunktrain_config=config)
+        torch.testing.assert_close(out[valid], expected[valid], atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_padding_never_reaches_valid_frames(mode):
+    cell = make_cell(mode, nhead=2)
+    x = torch.randn(1, 6, 8)
+    reference, _ = cell(x)
+    for extra, fill in [(1, 0.0), (5, 1e30), (40, float("nan"))]:
+        padded = torch.cat([x, torch.full((1, extra, 8), fill)], dim=1)
+        pad = padding_mask([6], 6 + extra)
+        out, _ = cell(padded, key_padding_mask=pad)
+        torch.testing.assert_close(out[:, :6], reference, atol=ATOL, rtol=0)
+        config = DynChunkTrainConfig(4, 1)
+        chunked, _ = cell(padded, key_padding_mask=pad, dynchunktrain_config=config)
+        unpadded, _ = cell(x, dynchunktrain_config=config)
+        torch.testing.assert_close(chunked[:, :6], unpadded, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_all_padding_rows_are_finite(mode):
+    cell = make_cell(mode, nhead=2)
+    x = torch.randn(2, 5, 8)
+    pad = padding_mask([5, 0], 5)
+    paths = [
+        cell(x, key_padding_mask=pad)[0],
+        cell(x, key_padding_mask=pad, dynchunktrain_config=DynChunkTrainConfig(2, 0))[0],
+        cell(x, key_padding_mask=pad, attn_mask=get_lookahead_mask(x))[0],
+        stream(cell, x, pad, 2, None),
+    ]
+    for out in paths:
+        assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("chunk_size,left", [(1, None), (3, None), (3, 0), (3, 2), (4, 1), (5, 10), (16, None)])
+def test_chunked_equals_masked_equals_streaming(mode, chunk_size, left):
+    cell = make_cell(mode, nhead=2)
+    x = torch.randn(3, 13, 8)
+    pad = padding_mask([13, 8, 3], 13)
+    valid = ~pad
+    config = DynChunkTrainConfig(chunk_size, left)
+    chunked, _ = cell(x, key_padding_mask=pad, dynchunktrain_config=config)
+    mask = make_transformer_src_mask(x, dynchunktrain_config=config)
+    masked, _ = cell(x, key_padding_mask=pad, attn_mask=mask)
+    streamed = stream(cell, x, pad, chunk_size, left)
+    torch.testing.assert_close(chunked[valid], masked[valid], atol=ATOL, rtol=0)
+    torch.testing.assert_close(streamed[valid], chunked[valid], atol=ATOL, rtol=0)
+
+
+def test_float_causal_mask_equals_bool_mask_and_running_mean():
+    cell = make_cell(nhead=2)
+    x = torch.randn(2, 6, 8)
+    pad = padding_mask([6, 4], 6)
+    float_mask = get_lookahead_mask(x)
+    assert float_mask.is_floating_point()
+    causal, _ = cell(x, key_padding_mask=pad, attn_mask=float_mask)
+    as_bool, _ = cell(x, key_padding_mask=pad, attn_mask=torch.isinf(float_mask))
+    torch.testing.assert_close(causal, as_bool)
+    expected = naive_output(cell, x, [6, 4], lambda t, length: list(range(t + 1)))
+    torch.testing.assert_close(causal[~pad], expected[~pad], atol=ATOL, rtol=0)
+    # chunks of one frame with unlimited left context are the same causal running mean
+    chunk_of_one, _ = cell(x, key_padding_mask=pad, dynchunktrain_config=DynChunkTrainConfig(1, None))
+    torch.testing.assert_close(chunk_of_one[~pad], causal[~pad], atol=ATOL, rtol=0)
+
+
+def test_dynchunktrain_config_is_duck_typed_and_takes_precedence_over_attn_mask():
+    class Config:
+        chunk_size = 3
+        left_context_size = 1
+
+    cell = make_cell(nhead=1)
+    x = torch.randn(2, 10, 8)
+    expected, _ = cell(x, dynchunktrain_config=DynChunkTrainConfig(3, 1))
+    out, _ = cell(x, attn_mask=get_lookahead_mask(x), dynchunktrain_config=Config())
+    torch.testing.assert_close(out, expected)
+
+
+def test_long_stream_keeps_constant_state_and_matches_chunked_path():
+    cell = make_cell(nhead=2)
+    x = torch.randn(1, 900, 8) + 3.0
+    pad = padding_mask([900], 900)
+    for left in [None, 2]:
+        state = cell.make_streaming_state(left)
+        outs = []
+        for chunk in x.split(9, dim=1):
+            outs.append(cell.forward_streaming(chunk, state))
+            stored = [state.running_sum] if left is None else state.chunk_sums
+            assert len(stored) <= (1 if left is None else left) and all(s.shape == (2, 1, 8) for s in stored)
+        chunked, _ = cell(x, key_padding_mask=pad, dynchunktrain_config=DynChunkTrainConfig(9, left))
+        torch.testing.assert_close(torch.cat(outs, dim=1), chunked, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gradcheck_float64(mode):
+    cell = make_cell(mode, nhead=2, dim=4, local_proj_hid_dim=[4], summary_hid_dim=[4], summary_out_dim=4).double()
+    x = torch.randn(2, 4, 4, dtype=torch.float64, requires_grad=True)
+    pad = padding_mask([4, 3], 4)
+    assert torch.autograd.gradcheck(lambda v: cell(v, key_padding_mask=pad)[0], (x,))
+    config = DynChunkTrainConfig(2, 1)
+    assert torch.autograd.gradcheck(lambda v: cell(v, key_padding_mask=pad, dynchunktrain_config=config)[0], (x,))
+    causal = get_lookahead_mask(x)
+    assert torch.autograd.gradcheck(lambda v: cell(v, key_padding_mask=pad, attn_mask=causal)[0], (x,))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_bf16_autocast_is_finite_and_close_to_fp32(mode):
+    cell = make_cell(mode, nhead=2, dim=32)
+    x = torch.randn(2, 300, 32)
+    pad = padding_mask([300, 120], 300)
+    config = DynChunkTrainConfig(16, None)
+    for kwargs in [dict(), dict(dynchunktrain_config=config)]:
+        reference, _ = cell(x, key_padding_mask=pad, **kwargs)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out, _ = cell(x, key_padding_mask=pad, **kwargs)
+        assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
+        error = (out.float() - reference)[~pad].abs().max()
+        assert error < 0.05 * reference.abs().max()
+
+
+def test_summary_sum_is_accumulated_in_float32_under_autocast():
+    cell = make_cell(nhead=1, dim=8)
+    sums, counts = cell._chunk_sums(torch.ones(1, 1, 4096, 8, dtype=torch.bfloat16), None, 4096)
+    assert sums.dtype == torch.float32 and sums.unique().tolist() == [4096.0] and counts.tolist() == [[4096.0]]
+
+
+@pytest.mark.parametrize("nhead", [1, 4])
+def test_initialisation_uses_each_heads_fan_in_and_zero_biases(nhead):
+    cell = SummaryMixing(256, nhead, [512], 256, [512], 256)
+    for layer in list(cell.local_layers) + list(cell.summary_layers):
+        bound = 1 / math.sqrt(layer.weight.shape[1])
+        assert layer.weight.abs().max() <= bound and layer.weight.abs().max() > 0.95 * bound
+        assert layer.weight.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.05)
+        assert not layer.bias.any()
+    assert not cell.combiner.bias.any()
+
+
+def test_dropout_only_in_training():
+    cell = make_cell(dropout=0.5)
+    x = torch.randn(2, 6, 8)
+    assert torch.equal(cell(x)[0], cell(x)[0])
+    cell.train()
+    assert not torch.equal(cell(x)[0], cell(x)[0])
+
+
+def test_drop_in_for_speechbrain_conformer_attention():
+    layer = ConformerEncoderLayer(d_model=8, d_ffn=16, nhead=2, kernel_size=3, attention_type="regularMHA")
+    layer.mha_layer = make_cell(nhead=2)
+    x = torch.randn(2, 6, 8)
+    out, attn = layer(x, src_key_padding_mask=padding_mask([6, 4], 6))
+    assert out.shape == x.shape and attn is None and torch.isfinite(out).all()
+
+
+def test_docstring_examples_run():
+    assert doctest.testmod(summarymixing.cell).failed == 0
+
+
+@pytest.mark.parametrize(
+    "build,message",
+    [
+        (lambda: SummaryMixing(8, mode="SummaryMixing-turbo"), "unknown SummaryMixing mode"),
+        (lambda: SummaryMixing(10, nhead=4), "enc_dim=10 must be a positive multiple of nhead=4"),
+        (lambda: SummaryMixing(8, 2, [8, 5], 8, [8], 8), r"local_proj_hid_dim\[1\]=5"),
+    ],
+)
+def test_construction_errors(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(query=torch.randn(2, 5, 6)), r"query must be \[batch, time, enc_dim=8\], got shape \(2, 5, 6\)"),
+        (dict(query=torch.randn(5, 8)), r"got shape \(5, 8\)"),
+        (dict(key_padding_mask=torch.zeros(2, 4, dtype=torch.bool)), r"key_padding_mask.*\[2, 5\].*\(2, 4\)"),
+        (dict(key_padding_mask=torch.zeros(2, 5)), r"key_padding_mask must be a bool.*torch.float32"),
+        (dict(attn_mask=torch.zeros(5, 4, dtype=torch.bool)), r"attn_mask must be \[time, time\] = \[5, 5\]"),
+        (dict(attn_mask=torch.zeros(5, 5, dtype=torch.long)), "attn_mask must be bool.*torch.int64"),
+        (dict(attn_mask=torch.full((5, 5), -1.0)), "only hold 0"),
+        (dict(dynchunktrain_config=DynChunkTrainConfig(0, None)), "chunk_size must be an int >= 1"),
+        (dict(dynchunktrain_config=DynChunkTrainConfig(2, -1)), "left_context_size must be None or an int >= 0"),
+        (dict(dynchunktrain_config=object()), "chunk_size must be an int >= 1, got None"),
+    ],
+)
+def test_forward_errors_name_the_argument_and_shapes(kwargs, message):
+    cell = make_cell()
+    kwargs.setdefault("query", torch.randn(2, 5, 8))
+    with pytest.raises(ValueError, match=message):
+        cell(**kwargs)
+
+
+def test_streaming_errors():
+    cell = make_cell()
+    with pytest.raises(ValueError, match="left_context_chunks must be None or an int >= 0, got -1"):
+        cell.make_streaming_state(-1)
+    with pytest.raises(ValueError, match="state must come from make_streaming_state"):
+        cell.forward_streaming(torch.randn(1, 2, 8), {})
+    state = cell.make_streaming_state()
+    assert isinstance(state, SummaryMixingStreamingState)
+    cell.forward_streaming(torch.randn(2, 3, 8), state)
+    with pytest.raises(ValueError, match="chunk has batch size 1 but the streaming state was built with 2"):
+        cell.forward_streaming(torch.randn(1, 3, 8), state)
+    with pytest.raises(ValueError, match=r"chunk must be \[batch, time, enc_dim=8\]"):
+        cell.forward_streaming(torch.randn(2, 3, 4), state)
