@@ -4,3 +4,7 @@ The cell lives in :mod:`summarymixing.cell` and depends only on torch, so it can
 """
 
 from summarymixing.cell import SummaryMixing, SummaryMixingStreamingState
+from summarymixing.branchformer import BranchformerEncoder, BranchformerEncoderLayer
+from summarymixing.conformer import ConformerEncoder, ConformerEncoderLayer
+from summarymixing.transformer import TransformerEncoder, TransformerEncoderLayer
+from summarymixing.transformer_asr import TransformerASR, TransformerASRStreamingContext

@@ -1,0 +1,149 @@
+"""The token mixer of an encoder layer: the SummaryMixing cell, or one of SpeechBrain's attentions.
+
+SpeechBrain's encoder layers pick their attention from a fixed list of names and build nothing for a name they do
+not know. Our layers hand SpeechBrain's names through unchanged (SpeechBrain builds the baseline exactly as it
+would), and for ``"SummaryMixing"`` SpeechBrain builds no attention at all and the layer puts the cell in the same
+attribute (``mha_layer`` or ``self_att``), so parameter names stay SpeechBrain's.
+
+Authors
+* SummaryMixing contributors 2026
+"""
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
+
+from summarymixing.cell import SummaryMixing
+
+SUMMARY_MIXING = "SummaryMixing"
+"""The ``attention_type`` that selects the SummaryMixing cell."""
+
+SUMMARY_MIXING_OPTIONS = (
+    "local_proj_hid_dim",
+    "local_proj_out_dim",
+    "summary_hid_dim",
+    "summary_out_dim",
+    "mixing_activation",
+    "mode",
+    "use_layernorm",
+)
+"""Keyword arguments our encoders pass to the cell; ``mixing_activation`` is the cell's ``activation`` (renamed
+because ``activation`` already names the encoder's feed-forward activation)."""
+
+CAUSAL_MIXING = DynChunkTrainConfig(chunk_size=1, left_context_size=None)
+"""A causal summary is a chunked summary with one-frame chunks and unlimited left context: linear time, no mask."""
+
+
+@dataclass
+class SummaryMixingLayerStreamingContext:
+    """Streaming state of one encoder layer that mixes with SummaryMixing.
+
+    No input frames are cached for the mixer: a chunk's cost does not depend on the stream's length or on the
+    left context.
+    """
+
+    mixer_state: Any
+    """The cell's own streaming state (from ``SummaryMixing.make_streaming_state``)."""
+
+    dcconv_left_context: Optional[torch.Tensor] = None
+    """The last input frames of the convolution module (Conformer only), as in SpeechBrain."""
+
+
+def check_attention_type(attention_type, speechbrain_types, owner):
+    """Raises a ValueError naming ``owner`` unless ``attention_type`` is SummaryMixing or one of ``speechbrain_types``.
+
+    Arguments
+    ---------
+    attention_type : str
+        The requested mixer.
+    speechbrain_types : tuple of str
+        The SpeechBrain attention names that ``owner`` builds.
+    owner : str
+        Class name for the message.
+
+    Example
+    -------
+    >>> check_attention_type("RelPosMHAXL", ("regularMHA", "RelPosMHAXL"), "Demo")
+    >>> check_attention_type("RoPE", ("regularMHA",), "Demo")
+    Traceback (most recent call last):
+    ...
+    ValueError: Demo: unknown attention_type 'RoPE'; expected 'SummaryMixing' or one of ('regularMHA',)
+    """
+    if attention_type != SUMMARY_MIXING and attention_type not in speechbrain_types:
+        raise ValueError(
+            f"{owner}: unknown attention_type {attention_type!r}; "
+            f"expected {SUMMARY_MIXING!r} or one of {tuple(speechbrain_types)}"
+        )
+
+
+def build_summary_mixing(d_model, nhead, dropout, summary_mixing_options):
+    """Builds the cell for an encoder layer from the layer's sizes and the user's SummaryMixing options.
+
+    Arguments
+    ---------
+    d_model : int
+        Feature size of the layer.
+    nhead : int
+        Number of heads of the cell.
+    dropout : float
+        Dropout of the cell.
+    summary_mixing_options : dict
+        Keys from ``SUMMARY_MIXING_OPTIONS``; unknown keys raise a TypeError naming them.
+
+    Returns
+    -------
+    SummaryMixing
+        The cell; branch sizes not given are ``d_model`` (one hidden layer), as in the published recipes.
+
+    Example
+    -------
+    >>> cell = build_summary_mixing(16, 2, 0.0, {"mode": "SummaryMixing-lite"})
+    >>> cell(torch.rand(1, 5, 16))[0].shape
+    torch.Size([1, 5, 16])
+    >>> build_summary_mixing(16, 2, 0.0, {"mdoe": "SummaryMixing"})
+    Traceback (most recent call last):
+    ...
+    TypeError: unknown SummaryMixing option(s) ['mdoe']; expected some of ('local_proj_hid_dim', 'local_proj_out_dim', 'summary_hid_dim', 'summary_out_dim', 'mixing_activation', 'mode', 'use_layernorm')
+    """
+    unknown = sorted(set(summary_mixing_options) - set(SUMMARY_MIXING_OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown SummaryMixing option(s) {unknown}; expected some of {SUMMARY_MIXING_OPTIONS}")
+    options = dict(
+        local_proj_hid_dim=[d_model],
+        local_proj_out_dim=d_model,
+        summary_hid_dim=[d_model],
+        summary_out_dim=d_model,
+        **summary_mixing_options,
+    )
+    if "mixing_activation" in options:
+        options["activation"] = options.pop("mixing_activation")
+    return SummaryMixing(enc_dim=d_model, nhead=nhead, dropout=dropout, **options)
+
+
+def mixer_chunk_config(causal, dynchunktrain_config):
+    """The chunk configuration a layer gives its cell: the training one, or one-frame chunks when causal.
+
+    Arguments
+    ---------
+    causal : bool
+        Whether the layer is causal.
+    dynchunktrain_config : DynChunkTrainConfig or None
+        Dynamic chunk training configuration of this step.
+
+    Returns
+    -------
+    DynChunkTrainConfig or None
+        What to pass to the cell as ``dynchunktrain_config``.
+
+    Example
+    -------
+    >>> mixer_chunk_config(True, None)
+    DynChunkTrainConfig(chunk_size=1, left_context_size=None)
+    """
+    if causal:
+        if dynchunktrain_config is not None:
+            raise ValueError("a causal encoder cannot also use dynamic chunk training (as in SpeechBrain)")
+        return CAUSAL_MIXING
+    return dynchunktrain_config
