@@ -1,0 +1,313 @@
+"""Speed and memory of the SummaryMixing cell against self-attention, side by side in one process.
+
+Run ``python -m summarymixing.benchmarks.cell`` (full protocol, several minutes on one core) or add ``--quick``
+(under a minute, for smoke tests); ``--plot out.png`` also draws the curves (needs matplotlib).
+
+What is measured, for each d_model and sequence length T (batch 1 by default, one thread by default):
+
+* the time of one training step (forward + backward of the mixer alone, input gradient included), the minimum
+  over several repeats, for the cell with 4 heads and with 1 head, SpeechBrain's ``RelPosMHAXL`` (with its
+  ``RelPosEncXL`` embeddings) and a multi-head attention built on ``F.scaled_dot_product_attention`` (in/out
+  projections + SDPA), all with the same width and 4 heads;
+* the peak memory of that step: the highest total size of the tensors allocated during the step and alive at
+  the same time, above what was alive before it (inputs and parameters excluded), read from the allocation
+  events of ``torch.profiler`` (``profile_memory=True``), i.e. the CPU analogue of ``max_memory_allocated``;
+* the growth exponent of time in T, a least-squares fit of log(time) on log(T) over T >= 1000 (over all
+  lengths when fewer than two reach 1000);
+* the cell's chunked path (dynamic-chunk configuration, 16-frame chunks, unlimited and 4-chunk left context)
+  against its plain path;
+* the cell's share of the machine's fp32 matmul throughput. The machine's throughput is measured with a
+  2048 x 2048 matmul on the same threads. The cell's FLOPs are counted analytically for the matmuls it really
+  executes: per frame, every head-wise layer of f and s (2 * in * out / nhead) and the local half of the
+  combiner (2 * local_dim * d_model); per utterance or chunk, the summary half of the combiner
+  (2 * summary_dim * d_model); the backward pass costs twice the forward (input and weight gradients).
+  Element-wise work (activations, LayerNorm, sums) is not counted as FLOPs: it is the overhead.
+
+The machine may be shared: the load average is printed before and after, and minima over repeats are used.
+
+Authors
+-------
+* The summarymixing contributors (2026)
+"""
+
+import argparse
+import json
+import math
+import os
+import tempfile
+import time
+
+import torch
+from speechbrain.nnet.attention import RelPosEncXL, RelPosMHAXL
+from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
+from torch import nn
+from torch.profiler import ProfilerActivity, profile
+
+from summarymixing.cell import HeadwiseLinear, SummaryMixing
+
+FULL_LENGTHS = [100, 250, 500, 1000, 2000, 4000, 8000]
+QUICK_LENGTHS = [100, 300, 1000]
+CHUNK_CONFIGS = {"chunk16": DynChunkTrainConfig(16, None), "chunk16-left4": DynChunkTrainConfig(16, 4)}
+TARGETS = "targets (d_model 512): matmul share >= 85% (4 heads) / 90% (1 head) for T >= 1000; exponent <= 1.05;"
+TARGETS += " chunked <= 1.1x plain; at T=4000 >= 30x faster than RelPosMHAXL and >= 6.5x than SDPA"
+
+
+class SDPAttention(nn.Module):
+    """Multi-head self-attention with fused in-projection, ``F.scaled_dot_product_attention`` and out-projection.
+
+    Arguments
+    ---------
+    d_model : int
+        Width.
+    nhead : int
+        Number of heads.
+
+    Example
+    -------
+    >>> SDPAttention(8, 2)(torch.randn(1, 5, 8)).shape
+    torch.Size([1, 5, 8])
+    """
+
+    def __init__(self, d_model, nhead):
+        super().__init__()
+        self.nhead = nhead
+        self.in_proj = nn.Linear(d_model, 3 * d_model)
+        self.out_proj = nn.Linear(d_model, d_model)
+
+    def forward(self, x):
+        """Self-attention over [B, T, d_model]."""
+        batch, time, width = x.shape
+        qkv = self.in_proj(x).view(batch, time, 3, self.nhead, width // self.nhead).permute(2, 0, 3, 1, 4)
+        mixed = nn.functional.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+        return self.out_proj(mixed.transpose(1, 2).reshape(batch, time, width))
+
+
+def matmul_throughput(size=2048, repeats=5):
+    """fp32 FLOP/s of a square matmul on the current threads (best of ``repeats``)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    return 2 * size**3 / best_time(lambda: a @ b, repeats)
+
+
+def best_time(step, repeats, budget_s=2.0):
+    """Minimum wall time of ``step`` over at least 2 and at most ``repeats`` runs (fewer once ``budget_s``
+    is spent), after one warm-up run."""
+    step()
+    times = []
+    start = time.perf_counter()
+    while len(times) < repeats and (len(times) < 2 or time.perf_counter() - start < budget_s):
+        begin = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - begin)
+    return min(times)
+
+
+def peak_memory(step):
+    """Peak bytes allocated during ``step`` above the allocations alive before it (torch.profiler events)."""
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "trace.json")
+        prof.export_chrome_trace(path)
+        with open(path) as trace:
+            events = json.load(trace)["traceEvents"]
+    totals = [e["args"]["Total Allocated"] for e in events if e.get("name") == "[memory]"]
+    return max([0] + totals)
+
+
+def cell_matmul_flops(cell, batch, time, groups):
+    """Matmul FLOPs of one forward + backward of ``cell`` on [batch, time] frames with ``groups`` summaries
+    per utterance (1 for the plain path, the number of chunks for the chunked path)."""
+    per_frame = sum(
+        2 * layer.weight[0].numel() * cell.nhead for layer in cell.modules() if isinstance(layer, HeadwiseLinear)
+    )
+    per_frame += 2 * cell.local_dim * cell.enc_dim
+    per_group = 2 * cell.summary_dim * cell.enc_dim
+    return 3 * batch * (time * per_frame + groups * per_group)
+
+
+def fit_exponent(lengths, times, min_length=1000):
+    """Slope of log(time) against log(T) over the lengths >= ``min_length`` (all lengths if fewer than two
+    reach it; NaN with fewer than two measured points)."""
+    points = [(math.log(t), math.log(s)) for t, s in zip(lengths, times) if s is not None]
+    if sum(t >= min_length for t in lengths) >= 2:
+        points = [p for t, p in zip((t for t, s in zip(lengths, times) if s is not None), points) if t >= min_length]
+    if len(points) < 2:
+        return float("nan")
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x, _ in points)
+
+
+def make_mixers(d_model, nhead):
+    """The compared mixers, each as a module and a function of x running one forward."""
+    cells = {
+        f"cell-{h}h": SummaryMixing(d_model, h, [d_model], d_model, [d_model], d_model) for h in (nhead, 1)
+    }
+    relpos = RelPosMHAXL(d_model, nhead)
+    pos_enc = RelPosEncXL(d_model)
+    sdpa = SDPAttention(d_model, nhead)
+    mixers = {name: (cell, lambda x, c=cell: c(x)[0]) for name, cell in cells.items()}
+    for chunk_name, config in CHUNK_CONFIGS.items():
+        cell = cells[f"cell-{nhead}h"]
+        mixers[f"cell-{nhead}h-{chunk_name}"] = (cell, lambda x, c=cell, k=config: c(x, dynchunktrain_config=k)[0])
+    mixers["RelPosMHAXL"] = (relpos, lambda x: relpos(x, x, x, pos_embs=pos_enc(x))[0])
+    mixers["SDPA"] = (sdpa, sdpa)
+    return mixers
+
+
+def measure(d_model, lengths, nhead, batch, repeats, max_quadratic_bytes):
+    """Times (s) and peak memories (bytes) per mixer and length; None where a quadratic mixer was skipped."""
+    torch.manual_seed(0)
+    mixers = make_mixers(d_model, nhead)
+    results = {name: {"time": [], "memory": []} for name in mixers}
+    for length in lengths:
+        x = torch.randn(batch, length, d_model, requires_grad=True)
+        grad = torch.randn(batch, length, d_model)
+        for name, (module, forward) in mixers.items():
+            memories = results[name]["memory"]
+            if not name.startswith("cell") and memories and memories[-1] is not None:
+                estimate = memories[-1] * (length / lengths[len(memories) - 1]) ** 2
+                if estimate > max_quadratic_bytes:
+                    results[name]["time"].append(None)
+                    memories.append(None)
+                    continue
+
+            def step():
+                module.zero_grad(set_to_none=True)
+                x.grad = None
+                forward(x).backward(grad)
+
+            results[name]["time"].append(best_time(step, repeats))
+            memories.append(peak_memory(step))
+        print(f"  d_model {d_model}, T {length}: done", flush=True)
+    return mixers, results
+
+
+def print_tables(d_model, lengths, nhead, batch, mixers, results, peak_flops):
+    """Prints time, memory and cell-efficiency tables for one d_model; returns the summary numbers."""
+    names = list(results)
+    cell, plain = mixers[f"cell-{nhead}h"][0], f"cell-{nhead}h"
+
+    def row(cells, widths):
+        return "  ".join(str(c).rjust(w) for c, w in zip(cells, widths))
+
+    def fmt(value, scale, digits=1):
+        return "skipped" if value is None else f"{value * scale:.{digits}f}"
+
+    widths = [6] + [max(len(n), 9) for n in names]
+    print(f"\nd_model {d_model}, batch {batch}: training step time (ms, min over repeats)")
+    print(row(["T"] + names, widths))
+    for i, length in enumerate(lengths):
+        print(row([length] + [fmt(results[n]["time"][i], 1e3) for n in names], widths))
+    exponents = {n: fit_exponent(lengths, results[n]["time"]) for n in names}
+    print(row(["exp."] + [f"{exponents[n]:.3f}" for n in names], widths))
+
+    print(f"\nd_model {d_model}, batch {batch}: peak memory of the step (MiB)")
+    print(row(["T"] + names, widths))
+    for i, length in enumerate(lengths):
+        print(row([length] + [fmt(results[n]["memory"][i], 2**-20) for n in names], widths))
+
+    headers = ["T", f"share-{nhead}h", "share-1h"] + [f"{c}/plain" for c in CHUNK_CONFIGS]
+    headers += [f"RelPosMHAXL/{plain}", f"SDPA/{plain}"]
+    widths = [6] + [max(len(h), 8) for h in headers[1:]]
+    print(f"\nd_model {d_model}: cell share of measured fp32 matmul throughput ({peak_flops / 1e9:.1f} GFLOP/s), "
+          "chunked/plain time, and speed-up of the cell")
+    print(row(headers, widths))
+    summary = {"share": {}, "share1": {}, "chunk": {}, "relpos": {}, "sdpa": {}, "exponent": exponents[plain]}
+    for i, length in enumerate(lengths):
+        base = results[plain]["time"][i]
+        one_head = results["cell-1h"]["time"][i]
+        summary["share"][length] = cell_matmul_flops(cell, batch, length, 1) / base / peak_flops
+        summary["share1"][length] = (
+            cell_matmul_flops(mixers["cell-1h"][0], batch, length, 1) / one_head / peak_flops
+        )
+        ratios = [results[f"{plain}-{c}"]["time"][i] / base for c in CHUNK_CONFIGS]
+        summary["chunk"][length] = max(ratios)
+        speedups = [None if results[n]["time"][i] is None else results[n]["time"][i] / base for n in ("RelPosMHAXL", "SDPA")]
+        summary["relpos"][length], summary["sdpa"][length] = speedups
+        print(row(
+            [length, f"{summary['share'][length]:.1%}", f"{summary['share1'][length]:.1%}"]
+            + [f"{r:.2f}" for r in ratios]
+            + [fmt(s, 1, 1) + ("" if s is None else "x") for s in speedups],
+            widths,
+        ))
+    return summary
+
+
+def print_targets(summary, lengths):
+    """Checks the d_model 512 numbers against the targets of the issue."""
+    long = [t for t in lengths if t >= 1000]
+    checks = [
+        ("min matmul share, 4 heads, T >= 1000", min(summary["share"][t] for t in long), 0.85, ">="),
+        ("min matmul share, 1 head, T >= 1000", min(summary["share1"][t] for t in long), 0.90, ">="),
+        ("time exponent of the cell (T >= 1000)", summary["exponent"], 1.05, "<="),
+        ("max chunked / plain time", max(summary["chunk"].values()), 1.1, "<="),
+    ]
+    if 4000 in lengths:
+        for key, name, target in (("relpos", "RelPosMHAXL", 30), ("sdpa", "SDPA", 6.5)):
+            if summary[key][4000] is not None:
+                checks.append((f"speed-up over {name} at T = 4000", summary[key][4000], target, ">="))
+    print("\n" + TARGETS)
+    for name, value, target, sense in checks:
+        met = value >= target if sense == ">=" else value <= target
+        print(f"  {name:42s} {value:8.3f}  (target {sense} {target})  {'met' if met else 'MISSED'}")
+
+
+def plot(path, all_results, lengths):
+    """Log-log time and memory curves of every mixer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for d_model, results in all_results.items():
+        for name, values in results.items():
+            for axis, key, scale in ((axes[0], "time", 1e3), (axes[1], "memory", 2**-20)):
+                points = [(t, v * scale) for t, v in zip(lengths, values[key]) if v is not None]
+                axis.loglog(*zip(*points), marker="o", label=f"{name} d{d_model}")
+    axes[0].set(xlabel="T (frames)", ylabel="fwd+bwd time (ms)")
+    axes[1].set(xlabel="T (frames)", ylabel="peak memory (MiB)")
+    axes[1].legend(fontsize=6, ncol=2)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    print(f"plot written to {path}")
+
+
+def main(argv=None):
+    """Parses the command line and runs the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="d_model 256, T <= 1000, 2 repeats (< 1 minute)")
+    parser.add_argument("--d-models", type=int, nargs="+", help="widths (default 256 512)")
+    parser.add_argument("--lengths", type=int, nargs="+", help=f"T values (default {FULL_LENGTHS})")
+    parser.add_argument("--nhead", type=int, default=4, help="heads of every mixer (default 4)")
+    parser.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    parser.add_argument("--repeats", type=int, help="max timed repeats (default 7, quick 2)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--max-quadratic-gb", type=float, default=8.0,
+                        help="skip attention at lengths whose extrapolated peak memory exceeds this (default 8)")
+    parser.add_argument("--plot", help="write time/memory curves to this image (needs matplotlib)")
+    args = parser.parse_args(argv)
+    d_models = args.d_models or ([256] if args.quick else [256, 512])
+    lengths = args.lengths or (QUICK_LENGTHS if args.quick else FULL_LENGTHS)
+    repeats = args.repeats or (2 if args.quick else 7)
+
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), load average before: "
+          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    peak_flops = matmul_throughput()
+    print(f"measured fp32 matmul throughput: {peak_flops / 1e9:.1f} GFLOP/s (2048 x 2048, best of 5)")
+    all_results, summaries = {}, {}
+    for d_model in d_models:
+        mixers, results = measure(d_model, lengths, args.nhead, args.batch, repeats, args.max_quadratic_gb * 2**30)
+        summaries[d_model] = print_tables(d_model, lengths, args.nhead, args.batch, mixers, results, peak_flops)
+        all_results[d_model] = results
+    if 512 in summaries:
+        print_targets(summaries[512], lengths)
+    print(f"\nload average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    if args.plot:
+        plot(args.plot, all_results, lengths)
+
+
+if __name__ == "__main__":
+    main()
