@@ -1,0 +1,121 @@
+"""The streaming WER table: which decoding settings are evaluated, their names, Markdown and JSON output.
+
+A setting is full context, or a chunk size in milliseconds with a left context in chunks (``None`` = unlimited),
+decoded either with chunk masks on the whole utterance (``masked``) or chunk by chunk (``streamed``). Its key is
+``full_context`` or ``chunk<ms>ms_left<chunks|inf>_<masked|streamed>``, e.g. ``chunk640ms_leftinf_streamed``.
+
+Authors
+ * SummaryMixing contributors 2026
+"""
+
+import json
+import os
+
+from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
+
+FULL_CONTEXT = "full_context"
+MODES = ("masked", "streamed")
+
+
+def streaming_settings(chunk_sizes_ms, left_contexts_chunks, frame_ms):
+    """Lists the chunked settings of the table as ``(name, DynChunkTrainConfig)`` pairs.
+
+    Arguments
+    ---------
+    chunk_sizes_ms : list of int
+        Chunk sizes in milliseconds; each must be a multiple of ``frame_ms``.
+    left_contexts_chunks : list of int or None
+        Left context in chunks; ``None`` for unlimited.
+    frame_ms : int
+        Duration of one encoder frame in milliseconds (40 for a 10 ms hop and 4x subsampling).
+
+    Returns
+    -------
+    list of (str, DynChunkTrainConfig)
+        Names such as ``chunk640ms_left32`` (without the mode suffix) with their configurations.
+
+    Example
+    -------
+    >>> [name for name, _ in streaming_settings([320, 640], [2, None], 40)]
+    ['chunk320ms_left2', 'chunk320ms_leftinf', 'chunk640ms_left2', 'chunk640ms_leftinf']
+    >>> streaming_settings([640], [None], 40)[0][1]
+    DynChunkTrainConfig(chunk_size=16, left_context_size=None)
+    >>> streaming_settings([100], [None], 40)
+    Traceback (most recent call last):
+    ...
+    ValueError: chunk size 100 ms is not a multiple of the 40 ms encoder frame
+    """
+    settings = []
+    for chunk_ms in chunk_sizes_ms:
+        if chunk_ms <= 0 or chunk_ms % frame_ms:
+            raise ValueError(f"chunk size {chunk_ms} ms is not a multiple of the {frame_ms} ms encoder frame")
+        for left in left_contexts_chunks:
+            name = f"chunk{chunk_ms}ms_left{'inf' if left is None else left}"
+            settings.append((name, DynChunkTrainConfig(chunk_ms // frame_ms, left)))
+    return settings
+
+
+def format_markdown(results, settings):
+    """Formats a WER table, one row per setting and a masked and a streamed column per test set.
+
+    Arguments
+    ---------
+    results : dict
+        ``{test_set: {key: WER in percent}}``.
+    settings : list of str
+        Setting names without mode suffix, in row order.
+
+    Returns
+    -------
+    str
+        The Markdown table.
+
+    Example
+    -------
+    >>> print(format_markdown({"test": {"full_context": 9.5, "chunk640ms_leftinf_masked": 10.0,
+    ...     "chunk640ms_leftinf_streamed": 10.0}}, ["chunk640ms_leftinf"]))
+    | setting | test masked | test streamed |
+    |---|---|---|
+    | full context | 9.50 | - |
+    | chunk 640 ms, left inf | 10.00 | 10.00 |
+    """
+    header = ["setting"] + [f"{test_set} {mode}" for test_set in results for mode in MODES]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines.append("| full context | " + " | ".join(f"{wers[FULL_CONTEXT]:.2f} | -" for wers in results.values()) + " |")
+    for setting in settings:
+        chunk, left = setting.split("_")
+        label = f"chunk {chunk[len('chunk'):-len('ms')]} ms, left {left[len('left'):]}"
+        cells = [f"{wers[f'{setting}_{mode}']:.2f}" for wers in results.values() for mode in MODES]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_wer_table(results, settings, output_folder):
+    """Writes ``wer.md`` and the JSON files and returns the Markdown table.
+
+    ``<output_folder>/wer.json`` maps each key to the WER (percent) on the first test set (the headline one, e.g.
+    LibriSpeech test-clean); ``wer_<test_set>.json`` holds the same mapping for every test set.
+
+    Arguments
+    ---------
+    results : dict
+        ``{test_set: {key: WER in percent}}``, insertion-ordered.
+    settings : list of str
+        Setting names without mode suffix, in row order.
+    output_folder : str
+        Where to write.
+
+    Returns
+    -------
+    str
+        The Markdown table.
+    """
+    table = format_markdown(results, settings)
+    with open(os.path.join(output_folder, "wer.md"), "w", encoding="utf-8") as markdown_file:
+        markdown_file.write(table + "\n")
+    for index, (test_set, wers) in enumerate(results.items()):
+        names = [f"wer_{test_set}.json"] + (["wer.json"] if index == 0 else [])
+        for name in names:
+            with open(os.path.join(output_folder, name), "w", encoding="utf-8") as json_file:
+                json.dump(wers, json_file, indent=2)
+    return table
