@@ -71,8 +71,80 @@ class BranchformerEncoderLayer(Branchformer.BranchformerEncoderLayer):
             d_model, nhead, kernel_size, kdim, vdim, activation, dropout, attention_type,
             csgu_linear_units, gate_activation, use_linear_after_conv,
         )  # fmt: skip
+        self.attention_type = attention_type
         if attention_type == SUMMARY_MIXING:
             self.mha_layer = build_summary_mixing(d_model, nhead, dropout, summary_mixing_options)
+
+    def forward(self, x, src_mask=None, src_key_padding_mask=None, pos_embs=None):
+        """Applies SpeechBrain's layer; with SummaryMixing, padding never changes a valid frame's output.
+
+        SpeechBrain's convolution branch ignores padding: its depthwise convolution reflects at the end of the
+        padded tensor, not at the end of each sequence. With SummaryMixing (every valid frame then sees every
+        other), that would let padding reach all frames; so each sequence's convolution input is reflected at
+        its own end, which is what the same sequence without padding gets.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Input of shape (batch, time, d_model).
+        src_mask : torch.Tensor, optional
+            [time, time] attention mask (True or -inf = blocked).
+        src_key_padding_mask : torch.Tensor, optional
+            (batch, time) bool, True = padding.
+        pos_embs : torch.Tensor, optional
+            Positional embeddings for RelPosMHAXL.
+
+        Returns
+        -------
+        output : torch.Tensor
+            Output of shape (batch, time, d_model).
+        attention : torch.Tensor or None
+            SpeechBrain's attention weights; None for SummaryMixing.
+        """
+        if self.attention_type != SUMMARY_MIXING or src_key_padding_mask is None:
+            return super().forward(x, src_mask, src_key_padding_mask, pos_embs)
+        depthwise = self.convolution_branch.csgu.conv
+        reach = (depthwise.kernel_size - 1) // 2 * depthwise.dilation
+        lengths = (~src_key_padding_mask).sum(dim=1)
+        hook = depthwise.register_forward_pre_hook(
+            lambda module, inputs: (reflect_at_lengths(inputs[0], lengths, reach),)
+        )
+        try:
+            return super().forward(x, src_mask, src_key_padding_mask, pos_embs)
+        finally:
+            hook.remove()
+
+
+def reflect_at_lengths(x, lengths, reach):
+    """Overwrites the ``reach`` frames after each sequence's end with its reflection (as ``F.pad(mode="reflect")``
+    pads a sequence on its own), so a "same" reflect-padded convolution gives each valid frame the value it has
+    without padding.
+
+    Arguments
+    ---------
+    x : torch.Tensor
+        Padded batch (batch, time, channels).
+    lengths : torch.Tensor
+        Number of valid frames of each sequence (batch,).
+    reach : int
+        How many frames past its end a sequence's last valid output sees.
+
+    Returns
+    -------
+    torch.Tensor
+        ``x`` with frames ``L .. L + reach - 1`` replaced by frames ``L - 2, L - 3, ...``.
+
+    Example
+    -------
+    >>> x = torch.arange(6.0).view(1, 6, 1)
+    >>> reflect_at_lengths(x, torch.tensor([3]), reach=2).flatten().tolist()
+    [0.0, 1.0, 2.0, 1.0, 0.0, 5.0]
+    """
+    steps = torch.arange(x.shape[1], device=x.device)[None]
+    past_end = steps - lengths[:, None]
+    mirrored = (lengths[:, None] - 2 - past_end).clamp(min=0)
+    source = torch.where((past_end >= 0) & (past_end < reach), mirrored, steps)
+    return x.gather(1, source[:, :, None].expand(-1, -1, x.shape[2]))
 
 
 class BranchformerEncoder(Branchformer.BranchformerEncoder):

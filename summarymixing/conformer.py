@@ -122,7 +122,7 @@ class ConformerEncoderLayer(Conformer.ConformerEncoderLayer):
             mix=lambda h: self.mha_layer(
                 h, attn_mask=src_mask, key_padding_mask=src_key_padding_mask, dynchunktrain_config=chunk_config
             )[0],
-            convolve=lambda h: self.convolution_module(h, conv_mask, dynchunktrain_config=dynchunktrain_config),
+            convolve=lambda h: self._convolve_padded(h, conv_mask, dynchunktrain_config),
         )
 
     def forward_streaming(self, x, context, pos_embs=None):
@@ -183,6 +183,24 @@ class ConformerEncoderLayer(Conformer.ConformerEncoderLayer):
         x = x + mix(self.norm1(x))
         x = x + convolve(x)
         return self.norm2(x + 0.5 * self.ffn_module2(x)), None
+
+    def _convolve_padded(self, x, conv_mask, dynchunktrain_config):
+        """The convolution module, with padded frames zeroed after its pointwise bottleneck.
+
+        SpeechBrain only zeroes the module's output at padded frames, so the depthwise kernel carries padded
+        frames into the last valid ones. Zeroing them at the kernel's input makes the valid frames see what an
+        unpadded sequence sees (the kernel's zero padding), so padding never changes a valid output.
+        """
+        if conv_mask is None:
+            return self.convolution_module(x, None, dynchunktrain_config=dynchunktrain_config)
+        padded_steps = conv_mask.transpose(1, 2)
+        hook = self.convolution_module.bottleneck.register_forward_hook(
+            lambda module, inputs, output: output.masked_fill(padded_steps, 0.0)
+        )
+        try:
+            return self.convolution_module(x, conv_mask, dynchunktrain_config=dynchunktrain_config)
+        finally:
+            hook.remove()
 
     def _convolve_streaming(self, x, context):
         """The convolution module on a chunk with the previous chunk's last frames as left context, which equals

@@ -110,13 +110,8 @@ def build_summary_mixing(d_model, nhead, dropout, summary_mixing_options):
     unknown = sorted(set(summary_mixing_options) - set(SUMMARY_MIXING_OPTIONS))
     if unknown:
         raise TypeError(f"unknown SummaryMixing option(s) {unknown}; expected some of {SUMMARY_MIXING_OPTIONS}")
-    options = dict(
-        local_proj_hid_dim=[d_model],
-        local_proj_out_dim=d_model,
-        summary_hid_dim=[d_model],
-        summary_out_dim=d_model,
-        **summary_mixing_options,
-    )
+    sizes = dict(local_proj_hid_dim=[d_model], local_proj_out_dim=d_model, summary_hid_dim=[d_model])
+    options = {**sizes, "summary_out_dim": d_model, **summary_mixing_options}
     if "mixing_activation" in options:
         options["activation"] = options.pop("mixing_activation")
     return SummaryMixing(enc_dim=d_model, nhead=nhead, dropout=dropout, **options)
