@@ -1,0 +1,291 @@
+"""The bundled mini corpus, laid out on demand in the real datasets' on-disk formats.
+
+The pool (``summarymixing/data/mini_pool/``: one Ogg/Opus reel per synthetic speaker and ``pool.csv``, made by
+:mod:`summarymixing.data.generate_mini`) is cut into a dataset's exact layout inside a folder you choose::
+
+    from summarymixing.data import mini
+    data_folder = mini.layout("librispeech", "/tmp/mini")   # -> "/tmp/mini/LibriSpeech"
+
+then the dataset's preparer reads it exactly as it would read the real corpus::
+
+    from summarymixing.data.librispeech import prepare_librispeech
+    prepare_librispeech(data_folder, "/tmp/mini/manifests", tr_splits=["train-clean-100"],
+                        dev_splits=["dev-clean"], te_splits=["test-clean"])
+
+A layout takes seconds and is cached: the dataset folder holds ``.mini_layout.json`` (layout version and pool
+hash, plus ``ids``: dataset utterance id -> pool id, for tests), and a second call returns at once. Layouts are
+built in a temporary sibling folder and moved into place, so an interrupted call leaves nothing half-built.
+
+Formats (``mini.FORMATS``) and what they hold:
+
+- ``"librispeech"`` -> ``LibriSpeech/{train-clean-100,dev-clean,test-clean}/<spk>/<chapter>/<spk>-<chapter>-<utt>.flac``
+  plus ``<spk>-<chapter>.trans.txt`` (upper case) and ``SPEAKERS.TXT``; the English pool, by its split.
+- ``"librilight"`` -> ``librilight/small/<spk>/<book>/<file>.flac`` + ``<file>.json`` (``speaker``, ``book_meta``,
+  ``snr``, ``voice_activity``: ``[[onset, offset], ...]`` seconds); the English training speakers' utterances
+  joined with 0.3-1.5 s silences into files of about 30 s (``ids``: file stem -> its pool ids, in order).
+"""
+
+import csv
+import functools
+import hashlib
+import json
+import os
+import random
+import shutil
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import soundfile as sf
+
+POOL_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mini_pool")
+LAYOUT_VERSION = 1
+MARKER = ".mini_layout.json"
+SAMPLE_RATE = 16000
+PAD_SECONDS = 0.1  # silence the generator leaves before and after every pool utterance
+
+
+@functools.lru_cache(maxsize=1)
+def load_pool(pool_folder=POOL_FOLDER):
+    """Reads ``pool.csv``: one dict per utterance, ``start``/``stop`` (samples) as int, ``duration`` as float.
+
+    Example
+    -------
+    >>> pool = load_pool()
+    >>> sorted({row["language"] for row in pool})
+    ['cy', 'en', 'eu']
+    >>> all(abs((row["stop"] - row["start"]) / SAMPLE_RATE - row["duration"]) < 1e-4 for row in pool)
+    True
+    """
+    with open(os.path.join(pool_folder, "pool.csv"), newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        row["start"], row["stop"], row["duration"] = int(row["start"]), int(row["stop"]), float(row["duration"])
+    return tuple(rows)
+
+
+def pool_rows(language=None, split=None):
+    """Pool rows filtered by ``language`` and ``split`` (``None`` keeps all).
+
+    Example
+    -------
+    >>> len({row["speaker"] for row in pool_rows("en")}) >= 20
+    True
+    """
+    return [row for row in load_pool()
+            if (language is None or row["language"] == language) and (split is None or row["split"] == split)]
+
+
+def decoded_pool(cache_folder):
+    """All reels decoded once into ``<cache_folder>/.mini_pool_<hash>.npy`` (int16, memory-mapped).
+
+    Returns
+    -------
+    (numpy.ndarray, dict)
+        The samples of all reels one after the other, and ``{reel: offset}`` into them.
+    """
+    reel_lengths = {}
+    for row in load_pool():
+        reel_lengths[row["reel"]] = max(reel_lengths.get(row["reel"], 0), row["stop"])
+    offsets, total = {}, 0
+    for reel, length in reel_lengths.items():
+        offsets[reel], total = total, total + length
+    path = os.path.join(cache_folder, f".mini_pool_{_pool_hash()[:12]}.npy")
+    if not os.path.isfile(path):
+        os.makedirs(cache_folder, exist_ok=True)
+        samples = np.lib.format.open_memmap(path + ".partial", mode="w+", dtype="int16", shape=(total,))
+
+        def decode(reel):
+            audio, _ = sf.read(os.path.join(POOL_FOLDER, reel), dtype="int16")
+            samples[offsets[reel]:offsets[reel] + reel_lengths[reel]] = audio[:reel_lengths[reel]]
+
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(decode, offsets))
+        samples.flush()
+        del samples
+        os.replace(path + ".partial", path)
+    return np.load(path, mmap_mode="r"), offsets
+
+
+def cut(rows, cache_folder):
+    """Yields ``(row, samples)`` (int16, 16 kHz) for pool ``rows``, from :func:`decoded_pool`."""
+    samples, offsets = decoded_pool(cache_folder)
+    for row in rows:
+        offset = offsets[row["reel"]]
+        yield row, np.asarray(samples[offset + row["start"]:offset + row["stop"]])
+
+
+def _pool_hash():
+    with open(os.path.join(POOL_FOLDER, "pool.csv"), "rb") as handle:
+        return hashlib.sha1(handle.read()).hexdigest()
+
+
+class _Builder:
+    """What a format builder uses: pool audio (decoded once per parent folder) and parallel file writing."""
+
+    def __init__(self, root, cache_folder, executor):
+        self.root, self.cache_folder, self.executor, self.pending = root, cache_folder, executor, []
+
+    def cut(self, rows):
+        return cut(rows, self.cache_folder)
+
+    def audio(self, relative_path, samples, audio_format="FLAC", subtype=None):
+        path = os.path.join(self.root, relative_path)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.pending.append(self.executor.submit(
+            sf.write, path, samples, SAMPLE_RATE, format=audio_format, subtype=subtype))
+
+    def text(self, relative_path, text):
+        path = os.path.join(self.root, relative_path)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+    def finish(self):
+        for future in self.pending:
+            future.result()
+
+
+def _librispeech_names(row):
+    """LibriSpeech-style numeric speaker and chapter ids for a pool row (``en07`` -> ``107``, ``1007``)."""
+    number = int(row["speaker"][2:])
+    return str(100 + number), str(1000 + number)
+
+
+def _layout_librispeech(builder):
+    split_names = {"train": "train-clean-100", "dev": "dev-clean", "test": "test-clean"}
+    transcripts, ids, speakers = defaultdict(list), {}, {}
+    for row, samples in builder.cut(pool_rows("en")):
+        speaker, chapter = _librispeech_names(row)
+        utterance = f"{speaker}-{chapter}-{int(row['id'].rsplit('_', 1)[1]):04d}"
+        folder = os.path.join(split_names[row["split"]], speaker, chapter)
+        builder.audio(os.path.join(folder, utterance + ".flac"), samples)
+        transcripts[os.path.join(folder, f"{speaker}-{chapter}.trans.txt")].append(
+            f"{utterance} {row['text'].upper()}\n")
+        ids[utterance] = row["id"]
+        speakers[speaker] = (row["gender"].upper(), split_names[row["split"]], row["voice"])
+    for path, lines in transcripts.items():
+        builder.text(path, "".join(sorted(lines)))
+    builder.text("SPEAKERS.TXT", ";ID  |SEX| SUBSET           |MINUTES| NAME\n" + "".join(
+        f"{speaker:<5}| {sex} | {subset:<17}| {0:5.2f} | {voice}\n"
+        for speaker, (sex, subset, voice) in sorted(speakers.items())))
+    return ids
+
+
+def _layout_librilight(builder, utterances_per_file=16):
+    by_speaker, ids = defaultdict(list), {}
+    for row, samples in builder.cut(pool_rows("en", "train")):
+        by_speaker[row["speaker"]].append((row, samples))
+    for speaker_rows in by_speaker.values():
+        speaker, _ = _librispeech_names(speaker_rows[0][0])
+        rng = random.Random(speaker)
+        book = f"commands_{speaker}"
+        for first in range(0, len(speaker_rows), utterances_per_file):
+            stem = f"{book}_{first // utterances_per_file:02d}_espeak_64kb"
+            pieces, voice_activity, position = [], [], 0
+            for row, samples in speaker_rows[first:first + utterances_per_file]:
+                gap = np.zeros(int(rng.uniform(0.3, 1.5) * SAMPLE_RATE), dtype="int16")
+                pieces += [gap, samples]
+                position += len(gap)
+                voice_activity.append([round(position / SAMPLE_RATE + PAD_SECONDS, 3),
+                                       round((position + len(samples)) / SAMPLE_RATE - PAD_SECONDS, 3)])
+                position += len(samples)
+            folder = os.path.join("small", speaker, book)
+            builder.audio(os.path.join(folder, stem + ".flac"), np.concatenate(pieces))
+            metadata = {
+                "speaker": speaker,
+                "book_meta": {"id": book, "title": f"Spoken commands read by {speaker}", "genre": ["*Non-fiction"],
+                              "Dramatic Readings": False, "meta_genre": "Undefined"},
+                "snr": 30.0,
+                "voice_activity": voice_activity,
+            }
+            builder.text(os.path.join(folder, stem + ".json"), json.dumps(metadata, indent=1))
+            ids[stem] = [row["id"] for row, _ in speaker_rows[first:first + utterances_per_file]]
+    return ids
+
+
+FORMATS = {
+    "librispeech": ("LibriSpeech", _layout_librispeech),
+    "librilight": ("librilight", _layout_librilight),
+}
+
+
+def layout(dataset, folder):
+    """Lays the pool out in ``dataset``'s real on-disk format inside ``folder`` (cached).
+
+    Arguments
+    ---------
+    dataset : str
+        One of ``FORMATS`` (e.g. ``"librispeech"``).
+    folder : str
+        Parent folder; the dataset root (e.g. ``LibriSpeech``) is created inside it.
+
+    Returns
+    -------
+    str
+        The dataset root, to pass as ``data_folder`` to the dataset's preparer.
+
+    Example
+    -------
+    >>> shared = getfixture("tmp_path_factory").getbasetemp() / "mini"  # one layout per test session
+    >>> root = layout("librispeech", shared)
+    >>> sorted(os.listdir(root))
+    ['.mini_layout.json', 'SPEAKERS.TXT', 'dev-clean', 'test-clean', 'train-clean-100']
+    >>> layout("librispeech", shared) == root
+    True
+    """
+    if dataset not in FORMATS:
+        raise ValueError(f"unknown mini corpus format {dataset!r}; choose one of {sorted(FORMATS)}")
+    root_name, build = FORMATS[dataset]
+    root = os.path.join(os.path.abspath(folder), root_name)
+    stamp = {"format": dataset, "layout_version": LAYOUT_VERSION, "pool": _pool_hash()}
+    if layout_ids(root, stamp) is not None:
+        return root
+    partial = root + ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    os.makedirs(partial)
+    with ThreadPoolExecutor(4) as executor:
+        builder = _Builder(partial, os.path.dirname(root), executor)
+        ids = build(builder)
+        builder.finish()
+    with open(os.path.join(partial, MARKER), "w", encoding="utf-8") as handle:
+        json.dump({**stamp, "ids": ids}, handle)
+    shutil.rmtree(root, ignore_errors=True)
+    os.replace(partial, root)
+    return root
+
+
+def layout_ids(root, stamp=None):
+    """The ``{dataset utterance id: pool id}`` map of a laid-out ``root``; ``None`` if absent or stale.
+
+    Arguments
+    ---------
+    root : str
+        A folder returned by :func:`layout`.
+    stamp : dict, optional
+        When given, the marker must carry the same ``format``/``layout_version``/``pool`` values.
+
+    Returns
+    -------
+    dict or None
+    """
+    marker = os.path.join(root, MARKER)
+    if not os.path.isfile(marker):
+        return None
+    with open(marker, encoding="utf-8") as handle:
+        saved = json.load(handle)
+    if stamp is not None and any(saved.get(key) != value for key, value in stamp.items()):
+        return None
+    return saved["ids"]
+
+
+def pool_by_id():
+    """``{pool id: row}`` for the whole pool.
+
+    Example
+    -------
+    >>> pool_by_id()["en01_000"]["speaker"]
+    'en01'
+    """
+    return {row["id"]: row for row in load_pool()}
+

@@ -1,0 +1,145 @@
+"""Mini corpus pool, LibriSpeech layout + preparation, and the tokenizer helper."""
+
+import os
+import re
+import shutil
+
+import pytest
+import soundfile as sf
+
+from summarymixing.data import mini
+from summarymixing.data.librispeech import prepare_librispeech
+from summarymixing.data.manifest import DatasetError, read_csv
+from summarymixing.data.tokenizer import train_tokenizer
+
+SPLITS = {"train-clean-100": "train", "dev-clean": "dev", "test-clean": "test"}
+
+
+@pytest.fixture(scope="module")
+def librispeech(tmp_path_factory):
+    root = mini.layout("librispeech", tmp_path_factory.getbasetemp() / "mini")
+    save = tmp_path_factory.mktemp("librispeech_csv")
+    prepare_librispeech(root, save, tr_splits=["train-clean-100"], dev_splits=["dev-clean"],
+                        te_splits=["test-clean"], merge_lst=["train-clean-100"], merge_name="train")
+    return root, save
+
+
+def test_pool_meets_the_corpus_design():
+    pool = mini.load_pool()
+    english = mini.pool_rows("en")
+    assert len({row["speaker"] for row in english}) >= 20
+    assert {row["style"] for row in english} == {"neutral", "happy", "sad", "angry"}
+    assert len(mini.pool_rows("en", "train")) >= 1000
+    assert mini.pool_rows("cy") and mini.pool_rows("eu")
+    assert len({row["id"] for row in pool}) == len(pool)
+    speakers = {split: {row["speaker"] for row in mini.pool_rows(None, split)} for split in ("train", "dev", "test")}
+    assert not speakers["train"] & speakers["test"] and not speakers["train"] & speakers["dev"]
+    train_words = {word for row in mini.pool_rows("en", "train") for word in row["text"].split()}
+    train_texts = {row["text"] for row in mini.pool_rows("en", "train")}
+    for row in mini.pool_rows("en", "test") + mini.pool_rows("en", "dev"):
+        assert set(row["text"].split()) <= train_words and row["text"] not in train_texts
+    assert all(row["intent"] == f"{row['scenario']}_{row['action']}" for row in english)
+    package_bytes = sum(os.path.getsize(os.path.join(mini.POOL_FOLDER, name)) for name in os.listdir(mini.POOL_FOLDER))
+    assert package_bytes < 10e6
+
+
+def test_pool_reels_hold_every_utterance(tmp_path_factory):
+    rows = mini.pool_rows("cy")
+    for row, samples in mini.cut(rows, tmp_path_factory.getbasetemp() / "mini"):
+        assert len(samples) == row["stop"] - row["start"] > 0
+        assert abs(samples).max() > 0.05 * 32768
+
+
+def test_librispeech_layout_matches_the_real_format(librispeech):
+    root, _ = librispeech
+    assert sorted(os.listdir(root)) == [mini.MARKER, "SPEAKERS.TXT", "dev-clean", "test-clean", "train-clean-100"]
+    speaker = sorted(os.listdir(os.path.join(root, "dev-clean")))[0]
+    chapter = os.listdir(os.path.join(root, "dev-clean", speaker))[0]
+    files = sorted(os.listdir(os.path.join(root, "dev-clean", speaker, chapter)))
+    assert f"{speaker}-{chapter}.trans.txt" in files
+    assert re.fullmatch(rf"{speaker}-{chapter}-\d{{4}}\.flac", files[0])
+    info = sf.info(os.path.join(root, "dev-clean", speaker, chapter, files[0]))
+    assert (info.samplerate, info.channels, info.format) == (16000, 1, "FLAC")
+
+
+def test_librispeech_manifests_match_the_pool(librispeech):
+    root, save = librispeech
+    ids, pool = mini.layout_ids(root), mini.pool_by_id()
+    for split, pool_split in SPLITS.items():
+        rows = read_csv(save / f"{split}.csv")
+        assert list(rows[0]) == ["ID", "duration", "wav", "spk_id", "wrd"]
+        assert len(rows) == len(mini.pool_rows("en", pool_split))
+        for row in rows:
+            source = pool[ids[row["ID"]]]
+            assert source["split"] == pool_split
+            assert row["wrd"] == source["text"].upper()
+            assert float(row["duration"]) == pytest.approx(source["duration"], abs=1e-3)
+            assert row["spk_id"] == "-".join(row["ID"].split("-")[:2]) and os.path.isfile(row["wav"])
+    assert read_csv(save / "train.csv") == read_csv(save / "train-clean-100.csv")
+
+
+def test_second_calls_are_no_ops(librispeech):
+    root, save = librispeech
+    before = {name: os.path.getmtime(save / name) for name in os.listdir(save)}
+    marker_time = os.path.getmtime(os.path.join(root, mini.MARKER))
+    assert mini.layout("librispeech", os.path.dirname(root)) == root
+    prepare_librispeech(root, save, tr_splits=["train-clean-100"], dev_splits=["dev-clean"],
+                        te_splits=["test-clean"], merge_lst=["train-clean-100"], merge_name="train")
+    assert {name: os.path.getmtime(save / name) for name in os.listdir(save)} == before
+    assert os.path.getmtime(os.path.join(root, mini.MARKER)) == marker_time
+
+
+def test_select_n_sentences_and_changed_options_rewrite(librispeech, tmp_path):
+    root, _ = librispeech
+    prepare_librispeech(root, tmp_path, dev_splits=["dev-clean"], te_splits=["test-clean"], select_n_sentences=[5, 7])
+    assert [len(read_csv(tmp_path / f"{s}.csv")) for s in ("dev-clean", "test-clean")] == [5, 7]
+    prepare_librispeech(root, tmp_path, dev_splits=["dev-clean"], select_n_sentences=3)
+    assert len(read_csv(tmp_path / "dev-clean.csv")) == 3
+
+
+def _copy_split(root, tmp_path):
+    copy = tmp_path / "LibriSpeech"
+    shutil.copytree(os.path.join(root, "dev-clean"), copy / "dev-clean")
+    speaker = sorted(os.listdir(copy / "dev-clean"))[0]
+    chapter = os.listdir(copy / "dev-clean" / speaker)[0]
+    return copy, copy / "dev-clean" / speaker / chapter, f"{speaker}-{chapter}"
+
+
+def test_librispeech_errors_name_the_problem(librispeech, tmp_path):
+    root, _ = librispeech
+    with pytest.raises(FileNotFoundError, match="split 'dev-other'"):
+        prepare_librispeech(root, tmp_path / "a", dev_splits=["dev-other"])
+    with pytest.raises(FileNotFoundError, match="data_folder"):
+        prepare_librispeech(tmp_path / "nowhere", tmp_path / "a", dev_splits=["dev-clean"])
+    copy, chapter, prefix = _copy_split(root, tmp_path)
+    flac = chapter / f"{prefix}-0000.flac"
+    flac.write_bytes(b"not audio at all")
+    with pytest.raises(DatasetError, match=f"unreadable audio .*{prefix}-0000.flac"):
+        prepare_librispeech(copy, tmp_path / "b", dev_splits=["dev-clean"])
+    flac.write_bytes(b"")
+    with pytest.raises(DatasetError, match=f"empty audio .*{prefix}-0000.flac"):
+        prepare_librispeech(copy, tmp_path / "b", dev_splits=["dev-clean"])
+    flac.unlink()
+    with pytest.raises(DatasetError, match=f"transcript without audio .*trans.txt line 1.*{prefix}-0000.flac"):
+        prepare_librispeech(copy, tmp_path / "b", dev_splits=["dev-clean"])
+    assert not os.path.exists(tmp_path / "b" / "dev-clean.csv")
+
+
+def test_duplicate_ids_are_reported(librispeech, tmp_path):
+    copy, chapter, prefix = _copy_split(librispeech[0], tmp_path)
+    transcript = chapter / f"{prefix}.trans.txt"
+    transcript.write_text(transcript.read_text() + transcript.read_text().splitlines()[0] + "\n")
+    with pytest.raises(DatasetError, match=f"duplicate id '{prefix}-0000'"):
+        prepare_librispeech(copy, tmp_path / "b", dev_splits=["dev-clean"])
+
+
+def test_tokenizer_round_trips_the_training_text(librispeech, tmp_path):
+    _, save = librispeech
+    tokenizer = train_tokenizer(str(save / "train.csv"), str(tmp_path), 60, "unigram")
+    assert tokenizer.sp.get_piece_size() == 60
+    for row in read_csv(save / "test-clean.csv")[:20]:
+        assert tokenizer.sp.decode(tokenizer.sp.encode(row["wrd"])) == row["wrd"]
+    with pytest.raises(ValueError, match="no column 'words'"):
+        train_tokenizer(str(save / "train.csv"), str(tmp_path / "x"), 60, text_column="words")
+    with pytest.raises(ValueError, match="model_type"):
+        train_tokenizer(str(save / "train.csv"), str(tmp_path / "x"), 60, model_type="word")
