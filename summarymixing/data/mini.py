@@ -23,6 +23,11 @@ Formats (``mini.FORMATS``) and what they hold:
 - ``"librilight"`` -> ``librilight/small/<spk>/<book>/<file>.flac`` + ``<file>.json`` (``speaker``, ``book_meta``,
   ``snr``, ``voice_activity``: ``[[onset, offset], ...]`` seconds); the English training speakers' utterances
   joined with 0.3-1.5 s silences into files of about 30 s (``ids``: file stem -> its pool ids, in order).
+- ``"commonvoice"`` -> ``CommonVoice/{cy,eu}/clips/common_voice_<lang>_<n>.mp3`` (48 kHz MP3, as the real clips)
+  plus ``train.tsv``, ``dev.tsv``, ``test.tsv`` and ``validated.tsv`` with the CommonVoice 17 columns
+  (``client_id, path, sentence_id, sentence, sentence_domain, up_votes, down_votes, age, gender, accents,
+  variant, locale, segment``); pass ``<root>/cy`` or ``<root>/eu`` as ``data_folder``
+  (``ids``: ``<lang>/<clip stem>`` -> pool id).
 """
 
 import csv
@@ -42,6 +47,7 @@ POOL_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mini_poo
 LAYOUT_VERSION = 1
 MARKER = ".mini_layout.json"
 SAMPLE_RATE = 16000
+COMMONVOICE_SAMPLE_RATE = 48000  # CommonVoice clips are 48 kHz MP3
 PAD_SECONDS = 0.1  # silence the generator leaves before and after every pool utterance
 
 
@@ -120,6 +126,16 @@ def _pool_hash():
         return hashlib.sha1(handle.read()).hexdigest()
 
 
+def _encode(path, samples, audio_format, sample_rate):
+    if sample_rate != SAMPLE_RATE:
+        import torch
+        import torchaudio
+
+        resampled = torchaudio.functional.resample(torch.from_numpy(samples / 32768.0), SAMPLE_RATE, sample_rate)
+        samples = resampled.clamp(-1, 1).float().numpy()
+    sf.write(path, samples, sample_rate, format=audio_format)
+
+
 class _Builder:
     """What a format builder uses: pool audio (decoded once per parent folder) and parallel file writing."""
 
@@ -129,11 +145,10 @@ class _Builder:
     def cut(self, rows):
         return cut(rows, self.cache_folder)
 
-    def audio(self, relative_path, samples, audio_format="FLAC", subtype=None):
+    def audio(self, relative_path, samples, audio_format="FLAC", sample_rate=SAMPLE_RATE):
         path = os.path.join(self.root, relative_path)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        self.pending.append(self.executor.submit(
-            sf.write, path, samples, SAMPLE_RATE, format=audio_format, subtype=subtype))
+        self.pending.append(self.executor.submit(_encode, path, samples, audio_format, sample_rate))
 
     def text(self, relative_path, text):
         path = os.path.join(self.root, relative_path)
@@ -204,9 +219,40 @@ def _layout_librilight(builder, utterances_per_file=16):
     return ids
 
 
+def _client_id(speaker):
+    return hashlib.sha512(speaker.encode()).hexdigest()
+
+
+COMMONVOICE_COLUMNS = ["client_id", "path", "sentence_id", "sentence", "sentence_domain", "up_votes", "down_votes",
+                       "age", "gender", "accents", "variant", "locale", "segment"]
+
+
+def _layout_commonvoice(builder):
+    ids = {}
+    for language in ("cy", "eu"):
+        tables = defaultdict(list)
+        for number, (row, samples) in enumerate(builder.cut(pool_rows(language)), 20000001):
+            clip = f"common_voice_{language}_{number}.mp3"
+            builder.audio(os.path.join(language, "clips", clip), samples, "MP3", COMMONVOICE_SAMPLE_RATE)
+            record = {
+                "client_id": _client_id(row["speaker"]), "path": clip,
+                "sentence_id": hashlib.sha256(row["text"].encode()).hexdigest(), "sentence": row["text"],
+                "sentence_domain": "", "up_votes": 2, "down_votes": 0, "age": "", "gender": {"m": "male", "f": "female"}[
+                    row["gender"]], "accents": "", "variant": "", "locale": language, "segment": "",
+            }
+            tables[row["split"]].append(record)
+            tables["validated"].append(record)
+            ids[f"{language}/{clip[:-len('.mp3')]}"] = row["id"]
+        for split, records in tables.items():
+            builder.text(os.path.join(language, f"{split}.tsv"), "\t".join(COMMONVOICE_COLUMNS) + "\n" + "".join(
+                "\t".join(str(record[column]) for column in COMMONVOICE_COLUMNS) + "\n" for record in records))
+    return ids
+
+
 FORMATS = {
     "librispeech": ("LibriSpeech", _layout_librispeech),
     "librilight": ("librilight", _layout_librilight),
+    "commonvoice": ("CommonVoice", _layout_commonvoice),
 }
 
 
