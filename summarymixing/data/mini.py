@@ -28,6 +28,10 @@ Formats (``mini.FORMATS``) and what they hold:
   (``client_id, path, sentence_id, sentence, sentence_domain, up_votes, down_votes, age, gender, accents,
   variant, locale, segment``); pass ``<root>/cy`` or ``<root>/eu`` as ``data_folder``
   (``ids``: ``<lang>/<clip stem>`` -> pool id).
+- ``"slurp"`` -> ``SLURP/dataset/slurp/{train,train_synthetic,devel,test}.jsonl`` (one record per sentence with its
+  ``recordings``, ``scenario``, ``action``, ``intent``, ``sentence_annotation``, ``tokens`` and ``entities`` spans) and
+  ``SLURP/slurp_real/audio-<n>-headset.flac``, ``SLURP/slurp_synth/audio--<n>.flac``; English pool by split
+  (the flite voices en17/en18's training utterances form ``train_synthetic``).
 """
 
 import csv
@@ -36,6 +40,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -249,10 +254,52 @@ def _layout_commonvoice(builder):
     return ids
 
 
+SLURP_SYNTHETIC_SPEAKERS = ("en17", "en18")  # flite voices: their training utterances form train_synthetic
+
+
+def _slurp_entities(annotation):
+    """Token spans and types of ``[type : words]`` entities in a SLURP annotation (tokens split on spaces)."""
+    entities, position = [], 0
+    for match in re.finditer(r"\[(\w+) : ([^\]]+)\]|(\S+)", annotation):
+        if match.group(1):
+            length = len(match.group(2).split())
+            entities.append({"span": list(range(position, position + length)), "type": match.group(1)})
+            position += length
+        else:
+            position += 1
+    return entities
+
+
+def _layout_slurp(builder):
+    records, ids = {}, {}
+    jsonl = {"train": "train.jsonl", "dev": "devel.jsonl", "test": "test.jsonl"}
+    for number, (row, samples) in enumerate(builder.cut(pool_rows("en")), 1490000001):
+        synthetic = row["split"] == "train" and row["speaker"] in SLURP_SYNTHETIC_SPEAKERS
+        name = "train_synthetic.jsonl" if synthetic else jsonl[row["split"]]
+        audio = f"audio--{number}.flac" if synthetic else f"audio-{number}-headset.flac"
+        builder.audio(os.path.join("slurp_synth" if synthetic else "slurp_real", audio), samples)
+        key = (name, row["text"])
+        if key not in records:
+            records[key] = {
+                "slurp_id": len(records) + 1, "sentence": row["text"], "sentence_annotation": row["annotation"],
+                "intent": row["intent"], "action": row["action"],
+                "tokens": [{"surface": word, "id": index, "lemma": word, "pos": ""}
+                           for index, word in enumerate(row["text"].split())],
+                "scenario": row["scenario"], "recordings": [], "entities": _slurp_entities(row["annotation"]),
+            }
+        records[key]["recordings"].append({"file": audio, "wer": 0.0, "ent_wer": 0.0, "status": "correct"})
+        ids[audio[:-len(".flac")]] = row["id"]
+    for name in sorted({name for name, _ in records}):
+        builder.text(os.path.join("dataset", "slurp", name), "".join(
+            json.dumps(record) + "\n" for (file_name, _), record in records.items() if file_name == name))
+    return ids
+
+
 FORMATS = {
     "librispeech": ("LibriSpeech", _layout_librispeech),
     "librilight": ("librilight", _layout_librilight),
     "commonvoice": ("CommonVoice", _layout_commonvoice),
+    "slurp": ("SLURP", _layout_slurp),
 }
 
 
