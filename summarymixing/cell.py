@@ -340,8 +340,8 @@ class SummaryMixing(nn.Module):
         batch, time = self._check_input(chunk, "chunk")
         pad = self._check_padding_mask(key_padding_mask, batch, time, "key_padding_mask")
         local, summary = self._branches(chunk)
-        sums, counts = self._chunk_sums(summary, pad, max(time, 1))
-        sums, counts = sums[:, :, 0], counts[:, 0]
+        summary, valid = _zero_padding(summary, pad)
+        sums, counts = summary.sum(2, dtype=valid.dtype), valid.sum(1)
         if state.left_context_chunks is None:
             if state.running_sum is not None:
                 self._check_state_batch(state.running_count, batch)
@@ -379,17 +379,14 @@ class SummaryMixing(nn.Module):
             local = self.local_norm(local.transpose(0, 1).reshape(batch * time, self.local_dim))
         return local, summary.unflatten(1, (batch, time))
 
-    def _chunk_sums(self, summary, pad, chunk_size):
+    @staticmethod
+    def _chunk_sums(summary, pad, chunk_size):
         """Sums of the summary stream over each chunk of ``chunk_size`` frames (the last may be shorter),
         [nhead, B, K, summary_dim / nhead] (float32 or wider), and the valid-frame counts [B, K]."""
+        summary, valid = _zero_padding(summary, pad)
         time = summary.shape[2]
-        if pad is not None:
-            summary = summary.masked_fill(pad[:, :, None], 0.0)
-            valid = (~pad).to(_accumulation_dtype(summary.dtype))
-        else:
-            valid = summary.new_ones(summary.shape[1:3], dtype=_accumulation_dtype(summary.dtype))
         full = time // chunk_size * chunk_size
-        dtype = _accumulation_dtype(summary.dtype)
+        dtype = valid.dtype
         sums = [summary[:, :, :full].unflatten(2, (-1, chunk_size)).sum(3, dtype=dtype)]
         counts = [valid[:, :full].unflatten(1, (-1, chunk_size)).sum(2)]
         if full < time:
@@ -397,15 +394,13 @@ class SummaryMixing(nn.Module):
             counts.append(valid[:, full:].sum(1, keepdim=True))
         return torch.cat(sums, dim=2), torch.cat(counts, dim=1)
 
-    def _masked_sums(self, summary, pad, allowed):
+    @staticmethod
+    def _masked_sums(summary, pad, allowed):
         """Reference path: per-frame sums over the frames ``allowed`` [T, T] lets each frame see, O(T^2)."""
-        dtype = _accumulation_dtype(summary.dtype)
-        weights = allowed.to(dtype).expand(summary.shape[1], -1, -1)
-        if pad is not None:
-            summary = summary.masked_fill(pad[:, :, None], 0.0)
-            weights = weights * (~pad).to(dtype)[:, None, :]
+        summary, valid = _zero_padding(summary, pad)
+        weights = allowed.to(valid.dtype) * valid[:, None, :]
         with torch.autocast(device_type=summary.device.type, enabled=False):
-            sums = torch.matmul(weights, summary.to(dtype))
+            sums = torch.matmul(weights, summary.to(valid.dtype))
         return sums, weights.sum(2)
 
     def _summary_bias(self, sums, counts):
@@ -420,7 +415,7 @@ class SummaryMixing(nn.Module):
 
     def _combine(self, local, bias, chunk_size, batch, time):
         """Adds each chunk's summary term to its frames' local term and applies the combiner activation."""
-        frames = bias if chunk_size == 1 else bias.repeat_interleave(chunk_size, dim=1)[:, :time]
+        frames = bias if bias.shape[1] == time else bias.repeat_interleave(chunk_size, dim=1)[:, :time]
         if local is None:
             return frames.contiguous()
         mixed = torch.addmm(
@@ -479,6 +474,15 @@ class SummaryMixing(nn.Module):
 def _accumulation_dtype(dtype):
     """float32 for half-precision streams, their own dtype otherwise."""
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def _zero_padding(summary, pad):
+    """The head-major summary stream [nhead, B, T, .] with padded frames set to zero (so that not even a NaN
+    there can reach a sum), and the valid-frame indicator [B, T] in the accumulation dtype."""
+    dtype = _accumulation_dtype(summary.dtype)
+    if pad is None:
+        return summary, summary.new_ones(summary.shape[1:3], dtype=dtype)
+    return summary.masked_fill(pad[:, :, None], 0.0), (~pad).to(dtype)
 
 
 def _window_sums(sums, counts, left):

@@ -6,7 +6,7 @@ Run ``python -m summarymixing.benchmarks.cell`` (full protocol, several minutes 
 What is measured, for each d_model and sequence length T (batch 1 by default, one thread by default):
 
 * the time of one training step (forward + backward of the mixer alone, input gradient included), the minimum
-  over several repeats, for the cell with 4 heads and with 1 head, SpeechBrain's ``RelPosMHAXL`` (with its
+  over several rounds in which every mixer runs once, for the cell with 4 heads and with 1 head, SpeechBrain's ``RelPosMHAXL`` (with its
   ``RelPosEncXL`` embeddings) and a multi-head attention built on ``F.scaled_dot_product_attention`` (in/out
   projections + SDPA), all with the same width and 4 heads;
 * the peak memory of that step: the highest total size of the tensors allocated during the step and alive at
@@ -23,7 +23,10 @@ What is measured, for each d_model and sequence length T (batch 1 by default, on
   (2 * summary_dim * d_model); the backward pass costs twice the forward (input and weight gradients).
   Element-wise work (activations, LayerNorm, sums) is not counted as FLOPs: it is the overhead.
 
-The machine may be shared: the load average is printed before and after, and minima over repeats are used.
+The machine may be shared by other jobs: with one thread, times are the CPU time of this process
+(``time.process_time``), which equals the wall time on an idle machine but does not count the time the scheduler
+gives to other processes (with several threads, wall time is used). The load average is printed before and
+after; other jobs still compete for caches and memory bandwidth, so expect a few percent of noise.
 
 Authors
 -------
@@ -82,23 +85,28 @@ class SDPAttention(nn.Module):
         return self.out_proj(mixed.transpose(1, 2).reshape(batch, time, width))
 
 
-def matmul_throughput(size=2048, repeats=5):
+def matmul_throughput(clock, size=2048, repeats=5):
     """fp32 FLOP/s of a square matmul on the current threads (best of ``repeats``)."""
     a, b = torch.randn(size, size), torch.randn(size, size)
-    return 2 * size**3 / best_time(lambda: a @ b, repeats)
+    return 2 * size**3 / min(best_times({"matmul": lambda: a @ b}, clock, repeats).values())
 
 
-def best_time(step, repeats, budget_s=2.0):
-    """Minimum wall time of ``step`` over at least 2 and at most ``repeats`` runs (fewer once ``budget_s``
-    is spent), after one warm-up run."""
-    step()
-    times = []
-    start = time.perf_counter()
-    while len(times) < repeats and (len(times) < 2 or time.perf_counter() - start < budget_s):
-        begin = time.perf_counter()
+def best_times(steps, clock, repeats, budget_s=3.0):
+    """Minimum time of each step over up to ``repeats`` rounds (at least 2; no new round once ``budget_s`` of
+    wall time is spent), after one warm-up run each. Within a round the steps run one after the other, so a
+    change of machine load affects all of them alike."""
+    for step in steps.values():
         step()
-        times.append(time.perf_counter() - begin)
-    return min(times)
+    best = {name: math.inf for name in steps}
+    start = time.perf_counter()
+    for round_ in range(repeats):
+        if round_ >= 2 and time.perf_counter() - start > budget_s:
+            break
+        for name, step in steps.items():
+            begin = clock()
+            step()
+            best[name] = min(best[name], clock() - begin)
+    return best
 
 
 def peak_memory(step):
@@ -128,9 +136,9 @@ def cell_matmul_flops(cell, batch, time, groups):
 def fit_exponent(lengths, times, min_length=1000):
     """Slope of log(time) against log(T) over the lengths >= ``min_length`` (all lengths if fewer than two
     reach it; NaN with fewer than two measured points)."""
-    points = [(math.log(t), math.log(s)) for t, s in zip(lengths, times) if s is not None]
-    if sum(t >= min_length for t in lengths) >= 2:
-        points = [p for t, p in zip((t for t, s in zip(lengths, times) if s is not None), points) if t >= min_length]
+    measured = [(math.log(t), math.log(s)) for t, s in zip(lengths, times) if s is not None]
+    long = [(x, y) for x, y in measured if x >= math.log(min_length)]
+    points = long if len(long) >= 2 else measured
     if len(points) < 2:
         return float("nan")
     mean_x = sum(x for x, _ in points) / len(points)
@@ -155,7 +163,7 @@ def make_mixers(d_model, nhead):
     return mixers
 
 
-def measure(d_model, lengths, nhead, batch, repeats, max_quadratic_bytes):
+def measure(d_model, lengths, nhead, batch, repeats, clock, max_quadratic_bytes):
     """Times (s) and peak memories (bytes) per mixer and length; None where a quadratic mixer was skipped."""
     torch.manual_seed(0)
     mixers = make_mixers(d_model, nhead)
@@ -163,22 +171,24 @@ def measure(d_model, lengths, nhead, batch, repeats, max_quadratic_bytes):
     for length in lengths:
         x = torch.randn(batch, length, d_model, requires_grad=True)
         grad = torch.randn(batch, length, d_model)
+        steps = {}
         for name, (module, forward) in mixers.items():
             memories = results[name]["memory"]
             if not name.startswith("cell") and memories and memories[-1] is not None:
                 estimate = memories[-1] * (length / lengths[len(memories) - 1]) ** 2
                 if estimate > max_quadratic_bytes:
-                    results[name]["time"].append(None)
-                    memories.append(None)
                     continue
 
-            def step():
+            def step(module=module, forward=forward):
                 module.zero_grad(set_to_none=True)
                 x.grad = None
                 forward(x).backward(grad)
 
-            results[name]["time"].append(best_time(step, repeats))
-            memories.append(peak_memory(step))
+            steps[name] = step
+        times = best_times(steps, clock, repeats)
+        for name in mixers:
+            results[name]["time"].append(times.get(name))
+            results[name]["memory"].append(peak_memory(steps[name]) if name in steps else None)
         print(f"  d_model {d_model}, T {length}: done", flush=True)
     return mixers, results
 
@@ -293,13 +303,16 @@ def main(argv=None):
     repeats = args.repeats or (2 if args.quick else 7)
 
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), load average before: "
-          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    peak_flops = matmul_throughput()
+    clock = time.process_time if args.threads == 1 else time.perf_counter
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), clock: {clock.__name__}, "
+          f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    peak_flops = matmul_throughput(clock)
     print(f"measured fp32 matmul throughput: {peak_flops / 1e9:.1f} GFLOP/s (2048 x 2048, best of 5)")
     all_results, summaries = {}, {}
     for d_model in d_models:
-        mixers, results = measure(d_model, lengths, args.nhead, args.batch, repeats, args.max_quadratic_gb * 2**30)
+        mixers, results = measure(
+            d_model, lengths, args.nhead, args.batch, repeats, clock, args.max_quadratic_gb * 2**30
+        )
         summaries[d_model] = print_tables(d_model, lengths, args.nhead, args.batch, mixers, results, peak_flops)
         all_results[d_model] = results
     if 512 in summaries:
