@@ -32,6 +32,10 @@ Formats (``mini.FORMATS``) and what they hold:
   ``recordings``, ``scenario``, ``action``, ``intent``, ``sentence_annotation``, ``tokens`` and ``entities`` spans) and
   ``SLURP/slurp_real/audio-<n>-headset.flac``, ``SLURP/slurp_synth/audio--<n>.flac``; English pool by split
   (the flite voices en17/en18's training utterances form ``train_synthetic``).
+- ``"iemocap"`` -> ``IEMOCAP_full_release/Session{1..5}/sentences/wav/<dialog>/<utterance>.wav`` and
+  ``Session*/dialog/EmoEvaluation/<dialog>.txt`` (``[start - end]<TAB>turn<TAB>emo<TAB>[V, A, D]`` blocks with
+  ``C-E``/``A-E`` evaluator lines) plus ``dialog/transcriptions``; ten English voices (one F, one M per session,
+  :func:`iemocap_speakers`), styles as ``neu``/``hap``/``sad``/``ang``.
 """
 
 import csv
@@ -295,11 +299,67 @@ def _layout_slurp(builder):
     return ids
 
 
+IEMOCAP_LABELS = {  # style -> (EmoEvaluation code, evaluator word, [valence, activation, dominance])
+    "neutral": ("neu", "Neutral", [2.5, 2.5, 2.5]),
+    "happy": ("hap", "Happiness", [4.0, 3.5, 3.0]),
+    "sad": ("sad", "Sadness", [1.5, 2.0, 2.0]),
+    "angry": ("ang", "Anger", [1.5, 4.0, 4.0]),
+}
+IEMOCAP_DIALOGS = ("impro01", "impro02", "script01_1", "script01_2")
+
+
+def iemocap_speakers():
+    """The ten English pool speakers acting in the IEMOCAP layout: ``[(session, "F"|"M", speaker), ...]``.
+
+    Example
+    -------
+    >>> [(session, sex) for session, sex, _ in iemocap_speakers()][:3]
+    [(1, 'F'), (1, 'M'), (2, 'F')]
+    """
+    by_gender = {"f": [], "m": []}
+    for row in pool_rows("en"):
+        if row["speaker"] not in by_gender[row["gender"]]:
+            by_gender[row["gender"]].append(row["speaker"])
+    return [(session, sex, by_gender[sex.lower()][session - 1]) for session in range(1, 6) for sex in ("F", "M")]
+
+
+def _layout_iemocap(builder):
+    actors = {speaker: (session, sex) for session, sex, speaker in iemocap_speakers()}
+    turns, ids = defaultdict(list), {}
+    for row, samples in builder.cut([row for row in pool_rows("en") if row["speaker"] in actors]):
+        session, sex = actors[row["speaker"]]
+        index = int(row["id"].rsplit("_", 1)[1])
+        dialogs, styles = len(IEMOCAP_DIALOGS), len(IEMOCAP_LABELS)  # every dialog gets every style
+        dialog = f"Ses{session:02d}F_{IEMOCAP_DIALOGS[index // styles % dialogs]}"
+        utterance = f"{dialog}_{sex}{index // (styles * dialogs) * styles + index % styles:03d}"
+        builder.audio(os.path.join(f"Session{session}", "sentences", "wav", dialog, utterance + ".wav"), samples,
+                      "WAV")
+        turns[(session, dialog)].append((utterance, row, len(samples) / SAMPLE_RATE))
+        ids[utterance] = row["id"]
+    for (session, dialog), dialog_turns in turns.items():
+        evaluation = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"]
+        transcription, start = [], 1.0
+        for utterance, row, seconds in sorted(dialog_turns, key=lambda turn: (turn[0][-3:], turn[0])):
+            code, word, (valence, activation, dominance) = IEMOCAP_LABELS[row["style"]]
+            end = start + seconds
+            evaluation.append(
+                f"[{start:.4f} - {end:.4f}]\t{utterance}\t{code}\t[{valence:.4f}, {activation:.4f}, {dominance:.4f}]\n"
+                + "".join(f"C-E{evaluator}:\t{word};\t()\n" for evaluator in (1, 2, 3))
+                + f"A-E1:\tval {round(valence)}; act {round(activation)}; dom  {round(dominance)};\t()\n\n")
+            transcription.append(f"{utterance} [{start:08.4f}-{end:08.4f}]: {row['text'].capitalize()}.\n")
+            start = end + 0.5
+        folder = os.path.join(f"Session{session}", "dialog")
+        builder.text(os.path.join(folder, "EmoEvaluation", dialog + ".txt"), "".join(evaluation))
+        builder.text(os.path.join(folder, "transcriptions", dialog + ".txt"), "".join(transcription))
+    return ids
+
+
 FORMATS = {
     "librispeech": ("LibriSpeech", _layout_librispeech),
     "librilight": ("librilight", _layout_librilight),
     "commonvoice": ("CommonVoice", _layout_commonvoice),
     "slurp": ("SLURP", _layout_slurp),
+    "iemocap": ("IEMOCAP_full_release", _layout_iemocap),
 }
 
 
