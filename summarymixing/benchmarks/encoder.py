@@ -99,9 +99,9 @@ def measure_training(size, seconds, rounds, clock, max_bytes, budget_s):
         steps = {}
         for name, (model, config) in variants.items():
             memories = results[name]["memory"]
-            if memories and memories[-1] is not None:
+            if memories:
                 growth = frames / round(seconds[len(memories) - 1] / FRAME_SECONDS)
-                if memories[-1] * growth ** (2 if name.startswith("RelPos") else 1) > max_bytes:
+                if memories[-1] is None or memories[-1] * growth ** (2 if name.startswith("RelPos") else 1) > max_bytes:
                     continue
 
             def step(model=model, config=config):
@@ -123,7 +123,7 @@ def measure_training(size, seconds, rounds, clock, max_bytes, budget_s):
         for name in variants:
             results[name]["time"].append(best.get(name))
             results[name]["memory"].append(memory.get(name))
-        print(f"  {size}: {length_s} s done (load {os.getloadavg()[0]:.2f})", flush=True)
+        print(f"  {size}: {length_s:g} s done (load {os.getloadavg()[0]:.2f})", flush=True)
     return results
 
 
@@ -142,23 +142,27 @@ def print_training(size, seconds, results):
     print("  ".join(f"{h:>10}" for h in headers))
     summary = {"speedup": {}, "memory": {}, "dct": []}
     for i, length_s in enumerate(seconds):
-        sm_time, mhsa_time = sm["time"][i], mhsa["time"][i]
-        speedup = None if mhsa_time is None else mhsa_time / sm_time
-        ratio = None if mhsa["memory"][i] is None else sm["memory"][i] / mhsa["memory"][i]
-        sm_dct = results["SummaryMixing+DCT"]["time"][i] / sm_time
-        mhsa_dct = results["RelPosMHAXL+DCT"]["time"][i]
-        mhsa_dct = None if mhsa_dct is None or mhsa_time is None else mhsa_dct / mhsa_time
+        speedup = quotient(mhsa["time"][i], sm["time"][i])
+        ratio = quotient(sm["memory"][i], mhsa["memory"][i])
+        sm_dct = quotient(results["SummaryMixing+DCT"]["time"][i], sm["time"][i])
+        mhsa_dct = quotient(results["RelPosMHAXL+DCT"]["time"][i], mhsa["time"][i])
         summary["speedup"][length_s], summary["memory"][length_s] = speedup, ratio
-        summary["dct"].append(sm_dct)
-        cells = [length_s, round(length_s / FRAME_SECONDS), fmt(sm_time, 1e3), fmt(mhsa_time, 1e3),
+        if sm_dct is not None:
+            summary["dct"].append(sm_dct)
+        cells = [f"{length_s:g}", round(length_s / FRAME_SECONDS), fmt(sm["time"][i], 1e3), fmt(mhsa["time"][i], 1e3),
                  fmt(speedup, 1, 2, "x"), fmt(sm["memory"][i], 2**-20), fmt(mhsa["memory"][i], 2**-20),
-                 fmt(ratio, 100, 0, "%"), f"{sm_dct:.2f}", fmt(mhsa_dct, 1, 2)]  # fmt: skip
+                 fmt(ratio, 100, 0, "%"), fmt(sm_dct, 1, 2), fmt(mhsa_dct, 1, 2)]  # fmt: skip
         print("  ".join(f"{c:>10}" for c in cells))
     frames = [round(s / FRAME_SECONDS) for s in seconds]
     exponents = {name: fit_exponent(frames, results[name]["time"]) for name in results}
     print("time exponent (T >= 1000 frames): " + ", ".join(f"{n} {e:.3f}" for n, e in exponents.items()))
     summary["exponent"] = exponents["SummaryMixing"]
     return summary
+
+
+def quotient(numerator, denominator):
+    """numerator / denominator, None if either was not measured."""
+    return None if numerator is None or denominator is None else numerator / denominator
 
 
 def time_stream(model, config, positions_s, stop_s, clock):
