@@ -30,9 +30,9 @@ def write_results(output_folder, task, head, metrics, reported, layer_weights):
         Metric name -> float (WER/EER/error in percent, accuracy in percent, minDCF).
     reported : list of str
         The metrics shown in the benchmark table, in order.
-    layer_weights : list of float or dict
-        The learned softmax layer weights (a dict of lists when a task trains several probes, e.g.
-        one per IEMOCAP fold).
+    layer_weights : list of float
+        The learned softmax layer weights (averaged when a task trains several probes, e.g. one per
+        IEMOCAP fold).
 
     Returns
     -------

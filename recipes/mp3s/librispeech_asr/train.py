@@ -26,6 +26,7 @@ import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
+from summarymixing.data import mini
 from summarymixing.data.librispeech import prepare_librispeech
 from summarymixing.probes import CTCProbeBrain, write_results
 
@@ -45,7 +46,9 @@ def dataio_prepare(hparams):
         zip(hparams["test_splits"], hparams["test_csv"])
     ):
         datasets[name] = sb.dataio.dataset.DynamicItemDataset.from_csv(csv_path).filtered_sorted(
-            sort_key="duration", reverse=hparams["sorting"] == "descending"
+            sort_key="duration",
+            reverse=hparams["sorting"] == "descending",
+            select_n=hparams["select_n"],
         )
 
     @sb.utils.data_pipeline.takes("wav")
@@ -69,7 +72,7 @@ def dataio_prepare(hparams):
         path=os.path.join(hparams["save_folder"], "label_encoder.txt"),
         from_didatasets=[datasets["train"]],
         output_key="char_list",
-        special_labels={"blank_label": hparams["blank_index"]},
+        special_labels={"blank_label": hparams["blank_index"], "unk_label": hparams["unk_index"]},
         sequence_input=True,
     )
     if len(label_encoder) > hparams["output_neurons"]:
@@ -92,6 +95,8 @@ def main(argv):
         hyperparams_to_save=hparams_file,
         overrides=overrides,
     )
+    if "mini_corpus" in hparams:  # the bundled corpus, laid out in LibriSpeech's format
+        run_on_main(mini.layout, args=[hparams["mini_corpus"], hparams["mini_folder"]])
     run_on_main(
         prepare_librispeech,
         kwargs={

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""MP3S probe: low-resource CTC ASR on CommonVoice Welsh (cy) or Basque (eu), frozen wav2vec 2.0 encoder.
+
+The frozen encoder's hidden layers are summed with learned softmax weights and fed to a probing head
+(2-layer BiLSTM or one linear layer, chosen by the hparams file) with a linear CTC output over a
+SentencePiece vocabulary trained on the training transcripts (BPE 100 as in MP3S). Greedy CTC
+decoding; WER on the test set.
+
+To run (full scale; add torchrun for DDP):
+    python recipes/mp3s/commonvoice_asr/train.py hparams/mp3s/commonvoice_asr/bilstm.yaml \
+        --language=cy --ssl_folder results/wav2vec2/summarymixing \
+        --data_folder /path/to/cv-corpus-11.0/cy
+
+On the bundled mini corpus (laid out in CommonVoice's format, prepared by the real preparation):
+    python recipes/mp3s/commonvoice_asr/train.py hparams/mp3s/commonvoice_asr/mini.yaml \
+        --language=eu --ssl_folder results/wav2vec2/mini/1986
+
+An interrupted run resumes from its last checkpoint when started again with the same output folder.
+
+Authors
+ * SummaryMixing contributors 2026
+"""
+
+import sys
+
+import speechbrain as sb
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.distributed import if_main_process, run_on_main
+
+from summarymixing.data import mini
+from summarymixing.data.commonvoice import prepare_common_voice
+from summarymixing.data.tokenizer import train_tokenizer
+from summarymixing.probes import CTCProbeBrain, write_results
+
+
+class CommonVoiceProbe(CTCProbeBrain):
+    """Subword CTC probe; tokens are decoded by the SentencePiece model."""
+
+    def decode_tokens(self, token_ids):
+        """Decodes subword ids to text."""
+        return self.tokenizer.sp.decode_ids(token_ids)
+
+
+def dataio_prepare(hparams, tokenizer):
+    """Creates the train, valid and test datasets with waveforms and subword tokens."""
+    datasets = {
+        name: sb.dataio.dataset.DynamicItemDataset.from_csv(hparams[f"{name}_csv"]).filtered_sorted(
+            sort_key="duration",
+            reverse=hparams["sorting"] == "descending",
+            key_max_value={"duration": hparams["avoid_if_longer_than"]},
+            select_n=hparams["select_n"],
+        )
+        for name in ("train", "valid", "test")
+    }
+
+    @sb.utils.data_pipeline.takes("wav")
+    @sb.utils.data_pipeline.provides("sig")
+    def audio_pipeline(wav):
+        return sb.dataio.dataio.read_audio(wav)
+
+    @sb.utils.data_pipeline.takes("wrd")
+    @sb.utils.data_pipeline.provides("wrd", "tokens")
+    def text_pipeline(wrd):
+        yield wrd
+        yield torch.LongTensor(tokenizer.sp.encode_as_ids(wrd))
+
+    sb.dataio.dataset.add_dynamic_item(list(datasets.values()), audio_pipeline)
+    sb.dataio.dataset.add_dynamic_item(list(datasets.values()), text_pipeline)
+    sb.dataio.dataset.set_output_keys(list(datasets.values()), ["id", "sig", "wrd", "tokens"])
+    return datasets
+
+
+def main(argv):
+    """Prepares the data and tokenizer, trains the probe, tests it and writes ``results.json``."""
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    sb.utils.distributed.ddp_init_group(run_opts)
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    if "mini_corpus" in hparams:  # the bundled corpus, laid out in CommonVoice's format
+        run_on_main(mini.layout, args=[hparams["mini_corpus"], hparams["mini_folder"]])
+    run_on_main(
+        prepare_common_voice,
+        kwargs={
+            "data_folder": hparams["data_folder"],
+            "save_folder": hparams["save_folder"],
+            "language": hparams["language"],
+            "accented_letters": hparams["accented_letters"],
+        },
+    )
+    run_on_main(
+        train_tokenizer,
+        args=[hparams["train_csv"], hparams["save_folder"], hparams["output_neurons"], hparams["token_type"]],
+    )
+    tokenizer = train_tokenizer(
+        hparams["train_csv"], hparams["save_folder"], hparams["output_neurons"], hparams["token_type"]
+    )
+    datasets = dataio_prepare(hparams, tokenizer)
+    probe = CommonVoiceProbe(
+        modules=hparams["modules"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    probe.tokenizer = tokenizer
+    probe.fit(
+        probe.hparams.epoch_counter,
+        datasets["train"],
+        datasets["valid"],
+        train_loader_kwargs=hparams["train_dataloader_opts"],
+        valid_loader_kwargs=hparams["valid_dataloader_opts"],
+    )
+    probe.evaluate(datasets["test"], min_key="WER", test_loader_kwargs=hparams["test_dataloader_opts"])
+    if if_main_process():
+        write_results(
+            hparams["output_folder"],
+            task=f"commonvoice_{hparams['language']}",
+            head=hparams["head_name"],
+            metrics=probe.test_stats,
+            reported=["WER"],
+            layer_weights=probe.layer_weights(),
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
