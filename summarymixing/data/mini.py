@@ -36,6 +36,10 @@ Formats (``mini.FORMATS``) and what they hold:
   ``Session*/dialog/EmoEvaluation/<dialog>.txt`` (``[start - end]<TAB>turn<TAB>emo<TAB>[V, A, D]`` blocks with
   ``C-E``/``A-E`` evaluator lines) plus ``dialog/transcriptions``; ten English voices (one F, one M per session,
   :func:`iemocap_speakers`), styles as ``neu``/``hap``/``sad``/``ang``.
+- ``"voxceleb1"`` -> ``VoxCeleb1/wav/id<n>/<11-char video>/<nnnnn>.wav`` (one "video" per speaker and style),
+  ``VoxCeleb1/meta/veri_test2.txt`` (``label enrol test`` lines, balanced, over the unseen speakers) and
+  ``meta/vox1_meta.csv``; all English voices, :func:`voxceleb_speakers` (``ids``: utterance path without
+  ``.wav`` -> pool id).
 """
 
 import csv
@@ -354,12 +358,66 @@ def _layout_iemocap(builder):
     return ids
 
 
+def voxceleb_speakers():
+    """``{pool speaker: VoxCeleb1 id}``: training speakers as dev-set ids (``id10001``...), dev and test
+    speakers as test-set ids (``id10270``...), so verification speakers are unseen in training.
+
+    Example
+    -------
+    >>> names = voxceleb_speakers()
+    >>> names["en01"], names["en21"]
+    ('id10001', 'id10270')
+    """
+    speakers = {}
+    for row in pool_rows("en"):
+        speakers.setdefault(row["speaker"], row["split"])
+    train = [speaker for speaker, split in speakers.items() if split == "train"]
+    held_out = [speaker for speaker, split in speakers.items() if split != "train"]
+    return {**{speaker: f"id{10001 + i}" for i, speaker in enumerate(train)},
+            **{speaker: f"id{10270 + i}" for i, speaker in enumerate(held_out)}}
+
+
+def _video_id(speaker, style):
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    digest = hashlib.sha256(f"{speaker}/{style}".encode()).digest()
+    return "".join(alphabet[byte % 64] for byte in digest[:11])
+
+
+def _layout_voxceleb1(builder, trials_per_utterance=2):
+    names, ids, counters = voxceleb_speakers(), {}, defaultdict(int)
+    test_utterances = defaultdict(list)
+    for row, samples in builder.cut(pool_rows("en")):
+        speaker, video = names[row["speaker"]], _video_id(row["speaker"], row["style"])
+        counters[(speaker, video)] += 1
+        utterance = f"{speaker}/{video}/{counters[(speaker, video)]:05d}.wav"
+        builder.audio(os.path.join("wav", utterance), samples, "WAV")
+        ids[utterance[:-len(".wav")]] = row["id"]
+        if row["split"] != "train":
+            test_utterances[speaker].append(utterance)
+    rng, trials = random.Random(1), []
+    speakers = sorted(test_utterances)
+    for speaker in speakers:
+        for enrol in test_utterances[speaker]:
+            same_speaker = [u for u in test_utterances[speaker] if u.split("/")[1] != enrol.split("/")[1]]
+            for _ in range(trials_per_utterance // 2):
+                other = rng.choice([s for s in speakers if s != speaker])
+                trials.append(f"1 {enrol} {rng.choice(same_speaker)}\n")
+                trials.append(f"0 {enrol} {rng.choice(test_utterances[other])}\n")
+    builder.text(os.path.join("meta", "veri_test2.txt"), "".join(trials))
+    genders = {names[row["speaker"]]: row["gender"] for row in pool_rows("en")}
+    builder.text(os.path.join("meta", "vox1_meta.csv"), "VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet\n" + "".join(
+        f"{speaker}\t{pool_speaker}\t{genders[speaker]}\tSynthetic\t{'test' if speaker in test_utterances else 'dev'}\n"
+        for pool_speaker, speaker in sorted(names.items(), key=lambda item: item[1])))
+    return ids
+
+
 FORMATS = {
     "librispeech": ("LibriSpeech", _layout_librispeech),
     "librilight": ("librilight", _layout_librilight),
     "commonvoice": ("CommonVoice", _layout_commonvoice),
     "slurp": ("SLURP", _layout_slurp),
     "iemocap": ("IEMOCAP_full_release", _layout_iemocap),
+    "voxceleb1": ("VoxCeleb1", _layout_voxceleb1),
 }
 
 
