@@ -91,6 +91,7 @@ def main(argv):
             "save_folder": hparams["save_folder"],
             "language": hparams["language"],
             "accented_letters": hparams["accented_letters"],
+            "convert_to_wav": hparams["convert_to_wav"],
         },
     )
     run_on_main(
