@@ -40,6 +40,10 @@ Formats (``mini.FORMATS``) and what they hold:
   ``VoxCeleb1/meta/veri_test2.txt`` (``label enrol test`` lines, balanced, over the unseen speakers) and
   ``meta/vox1_meta.csv``; all English voices, :func:`voxceleb_speakers` (``ids``: utterance path without
   ``.wav`` -> pool id).
+- ``"voxpopuli"`` -> ``VoxPopuli/transcribed_data/en/<year>/<segment id>.ogg`` (Ogg Vorbis, as produced by
+  VoxPopuli's ``get_asr_data``) and ``transcribed_data/en/asr_{train,dev,test}.tsv`` (``id, raw_text,
+  normalized_text, speaker_id, split, gender, is_gold_transcript, accent``); pass ``<root>/transcribed_data/en``
+  as ``data_folder``; the English pool by split.
 """
 
 import csv
@@ -411,6 +415,30 @@ def _layout_voxceleb1(builder, trials_per_utterance=2):
     return ids
 
 
+VOXPOPULI_COLUMNS = ["id", "raw_text", "normalized_text", "speaker_id", "split", "gender", "is_gold_transcript",
+                     "accent"]
+
+
+def _layout_voxpopuli(builder):
+    tables, ids = defaultdict(list), {}
+    for row, samples in builder.cut(pool_rows("en")):
+        number = int(row["speaker"][2:])
+        year = 2019 + number % 2
+        index = int(row["id"].rsplit("_", 1)[1])
+        segment = f"{year}0{number % 9 + 1}1{number % 7}-0900-PLENARY-{number}-en_{year}0101-09:{index // 60:02d}:{index % 60:02d}_{index}"
+        builder.audio(os.path.join("transcribed_data", "en", str(year), segment + ".ogg"), samples, "OGG")
+        tables[row["split"]].append({
+            "id": segment, "raw_text": row["text"].capitalize() + ".", "normalized_text": row["text"],
+            "speaker_id": str(124700 + number), "split": row["split"],
+            "gender": {"m": "male", "f": "female"}[row["gender"]], "is_gold_transcript": "True", "accent": "None",
+        })
+        ids[segment] = row["id"]
+    for split, records in tables.items():
+        builder.text(os.path.join("transcribed_data", "en", f"asr_{split}.tsv"), "\t".join(VOXPOPULI_COLUMNS) + "\n"
+                     + "".join("\t".join(record[column] for column in VOXPOPULI_COLUMNS) + "\n" for record in records))
+    return ids
+
+
 FORMATS = {
     "librispeech": ("LibriSpeech", _layout_librispeech),
     "librilight": ("librilight", _layout_librilight),
@@ -418,6 +446,7 @@ FORMATS = {
     "slurp": ("SLURP", _layout_slurp),
     "iemocap": ("IEMOCAP_full_release", _layout_iemocap),
     "voxceleb1": ("VoxCeleb1", _layout_voxceleb1),
+    "voxpopuli": ("VoxPopuli", _layout_voxpopuli),
 }
 
 
