@@ -8,7 +8,7 @@ Authors
 import torch
 from speechbrain.lobes.models.transformer import Branchformer
 
-from summarymixing.mixer import SUMMARY_MIXING, build_summary_mixing, check_attention_type
+from summarymixing.mixer import SUMMARY_MIXING, build_summary_mixing, check_mixer
 
 SPEECHBRAIN_BRANCHFORMER_ATTENTIONS = ("regularMHA", "RelPosMHAXL", "hypermixing")
 
@@ -65,7 +65,7 @@ class BranchformerEncoderLayer(Branchformer.BranchformerEncoderLayer):
         use_linear_after_conv=False,
         **summary_mixing_options,
     ):
-        check_attention_type(attention_type, SPEECHBRAIN_BRANCHFORMER_ATTENTIONS, type(self).__name__)
+        check_mixer(attention_type, SPEECHBRAIN_BRANCHFORMER_ATTENTIONS, type(self).__name__, summary_mixing_options)
         # For "SummaryMixing", SpeechBrain's constructor builds every module but the attention.
         super().__init__(
             d_model, nhead, kernel_size, kdim, vdim, activation, dropout, attention_type,
@@ -213,7 +213,7 @@ class BranchformerEncoder(Branchformer.BranchformerEncoder):
         layerdrop_prob=0.0,
         **summary_mixing_options,
     ):
-        check_attention_type(attention_type, SPEECHBRAIN_BRANCHFORMER_ATTENTIONS, type(self).__name__)
+        check_mixer(attention_type, SPEECHBRAIN_BRANCHFORMER_ATTENTIONS, type(self).__name__, summary_mixing_options)
         super().__init__(
             0, d_model, nhead, kernel_size, kdim, vdim, activation, dropout, attention_type, csgu_linear_units,
             gate_activation, use_linear_after_conv, output_hidden_states, layerdrop_prob,

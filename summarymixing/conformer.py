@@ -16,7 +16,7 @@ from summarymixing.mixer import (
     SUMMARY_MIXING,
     SummaryMixingLayerStreamingContext,
     build_summary_mixing,
-    check_attention_type,
+    check_mixer,
     mixer_chunk_config,
 )
 
@@ -80,7 +80,7 @@ class ConformerEncoderLayer(Conformer.ConformerEncoderLayer):
         attention_type=SUMMARY_MIXING,
         **summary_mixing_options,
     ):
-        check_attention_type(attention_type, SPEECHBRAIN_CONFORMER_ATTENTIONS, type(self).__name__)
+        check_mixer(attention_type, SPEECHBRAIN_CONFORMER_ATTENTIONS, type(self).__name__, summary_mixing_options)
         # For "SummaryMixing", SpeechBrain's constructor builds every module but the attention.
         super().__init__(
             d_model, d_ffn, nhead, kernel_size, kdim, vdim, activation, bias, dropout, causal, attention_type
@@ -286,7 +286,7 @@ class ConformerEncoder(Conformer.ConformerEncoder):
         layerdrop_prob=0.0,
         **summary_mixing_options,
     ):
-        check_attention_type(attention_type, SPEECHBRAIN_CONFORMER_ATTENTIONS, type(self).__name__)
+        check_mixer(attention_type, SPEECHBRAIN_CONFORMER_ATTENTIONS, type(self).__name__, summary_mixing_options)
         super().__init__(
             0, d_model, d_ffn, nhead, kernel_size, kdim, vdim, activation, bias, dropout, causal,
             attention_type, output_hidden_states, layerdrop_prob,

@@ -51,8 +51,9 @@ class SummaryMixingLayerStreamingContext:
     """The last input frames of the convolution module (Conformer only), as in SpeechBrain."""
 
 
-def check_attention_type(attention_type, speechbrain_types, owner):
-    """Raises a ValueError naming ``owner`` unless ``attention_type`` is SummaryMixing or one of ``speechbrain_types``.
+def check_mixer(attention_type, speechbrain_types, owner, summary_mixing_options):
+    """Raises a clear error, naming ``owner``, for an unknown attention type or SummaryMixing option (options are
+    checked whatever the attention type, so a typo does not pass unnoticed in a baseline's YAML).
 
     Arguments
     ---------
@@ -62,19 +63,30 @@ def check_attention_type(attention_type, speechbrain_types, owner):
         The SpeechBrain attention names that ``owner`` builds.
     owner : str
         Class name for the message.
+    summary_mixing_options : dict
+        The SummaryMixing options given to ``owner``.
 
     Example
     -------
-    >>> check_attention_type("RelPosMHAXL", ("regularMHA", "RelPosMHAXL"), "Demo")
-    >>> check_attention_type("RoPE", ("regularMHA",), "Demo")
+    >>> check_mixer("RelPosMHAXL", ("regularMHA", "RelPosMHAXL"), "Demo", {"mode": "SummaryMixing-lite"})
+    >>> check_mixer("RoPE", ("regularMHA",), "Demo", {})
     Traceback (most recent call last):
     ...
     ValueError: Demo: unknown attention_type 'RoPE'; expected 'SummaryMixing' or one of ('regularMHA',)
+    >>> check_mixer("RelPosMHAXL", ("RelPosMHAXL",), "Demo", {"mdoe": "SummaryMixing"})
+    Traceback (most recent call last):
+    ...
+    TypeError: Demo: unknown SummaryMixing option(s) ['mdoe']; expected some of ('local_proj_hid_dim', 'local_proj_out_dim', 'summary_hid_dim', 'summary_out_dim', 'mixing_activation', 'mode', 'use_layernorm')
     """
     if attention_type != SUMMARY_MIXING and attention_type not in speechbrain_types:
         raise ValueError(
             f"{owner}: unknown attention_type {attention_type!r}; "
             f"expected {SUMMARY_MIXING!r} or one of {tuple(speechbrain_types)}"
+        )
+    unknown = sorted(set(summary_mixing_options) - set(SUMMARY_MIXING_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"{owner}: unknown SummaryMixing option(s) {unknown}; expected some of {SUMMARY_MIXING_OPTIONS}"
         )
 
 
@@ -90,7 +102,7 @@ def build_summary_mixing(d_model, nhead, dropout, summary_mixing_options):
     dropout : float
         Dropout of the cell.
     summary_mixing_options : dict
-        Keys from ``SUMMARY_MIXING_OPTIONS``; unknown keys raise a TypeError naming them.
+        Keys from ``SUMMARY_MIXING_OPTIONS`` (checked by ``check_mixer``).
 
     Returns
     -------
@@ -102,14 +114,7 @@ def build_summary_mixing(d_model, nhead, dropout, summary_mixing_options):
     >>> cell = build_summary_mixing(16, 2, 0.0, {"mode": "SummaryMixing-lite"})
     >>> cell(torch.rand(1, 5, 16))[0].shape
     torch.Size([1, 5, 16])
-    >>> build_summary_mixing(16, 2, 0.0, {"mdoe": "SummaryMixing"})
-    Traceback (most recent call last):
-    ...
-    TypeError: unknown SummaryMixing option(s) ['mdoe']; expected some of ('local_proj_hid_dim', 'local_proj_out_dim', 'summary_hid_dim', 'summary_out_dim', 'mixing_activation', 'mode', 'use_layernorm')
     """
-    unknown = sorted(set(summary_mixing_options) - set(SUMMARY_MIXING_OPTIONS))
-    if unknown:
-        raise TypeError(f"unknown SummaryMixing option(s) {unknown}; expected some of {SUMMARY_MIXING_OPTIONS}")
     sizes = dict(local_proj_hid_dim=[d_model], local_proj_out_dim=d_model, summary_hid_dim=[d_model])
     options = {**sizes, "summary_out_dim": d_model, **summary_mixing_options}
     if "mixing_activation" in options:

@@ -1,4 +1,7 @@
-"""SpeechBrain's plain Transformer encoder with SummaryMixing in place of self-attention (offline).
+"""SpeechBrain's plain Transformer encoder with SummaryMixing in place of self-attention.
+
+With SummaryMixing it also takes dynamic chunk training (the cell's chunked summary) and streams, which
+SpeechBrain's Transformer encoder does not; SpeechBrain attention types keep SpeechBrain's behaviour.
 
 Authors
 * SummaryMixing contributors 2026
@@ -6,8 +9,15 @@ Authors
 
 import torch
 from speechbrain.lobes.models.transformer import Transformer
+from speechbrain.lobes.models.transformer.Conformer import ConformerEncoderStreamingContext
 
-from summarymixing.mixer import SUMMARY_MIXING, build_summary_mixing, check_attention_type, mixer_chunk_config
+from summarymixing.mixer import (
+    SUMMARY_MIXING,
+    SummaryMixingLayerStreamingContext,
+    build_summary_mixing,
+    check_mixer,
+    mixer_chunk_config,
+)
 
 SPEECHBRAIN_TRANSFORMER_ATTENTIONS = ("regularMHA", "RelPosMHAXL", "hypermixing", "RoPEMHA")
 
@@ -70,7 +80,7 @@ class TransformerEncoderLayer(Transformer.TransformerEncoderLayer):
         causal=False,
         **summary_mixing_options,
     ):
-        check_attention_type(attention_type, SPEECHBRAIN_TRANSFORMER_ATTENTIONS, type(self).__name__)
+        check_mixer(attention_type, SPEECHBRAIN_TRANSFORMER_ATTENTIONS, type(self).__name__, summary_mixing_options)
         # For "SummaryMixing", SpeechBrain's constructor builds every module but the attention.
         super().__init__(
             d_ffn, nhead, d_model, kdim, vdim, dropout, activation, normalize_before, attention_type, ffn_type,
@@ -81,7 +91,7 @@ class TransformerEncoderLayer(Transformer.TransformerEncoderLayer):
         if attention_type == SUMMARY_MIXING:
             self.self_att = build_summary_mixing(d_model, nhead, dropout, summary_mixing_options)
 
-    def forward(self, src, src_mask=None, src_key_padding_mask=None, pos_embs=None):
+    def forward(self, src, src_mask=None, src_key_padding_mask=None, pos_embs=None, dynchunktrain_config=None):
         """Applies the layer; SpeechBrain attention types run SpeechBrain's code.
 
         Arguments
@@ -89,11 +99,13 @@ class TransformerEncoderLayer(Transformer.TransformerEncoderLayer):
         src : torch.Tensor
             Input of shape (batch, time, d_model).
         src_mask : torch.Tensor, optional
-            [time, time] attention mask (True or -inf = blocked); a causal SummaryMixing layer needs none.
+            [time, time] attention mask (True or -inf = blocked); SummaryMixing needs none for chunks or causality.
         src_key_padding_mask : torch.Tensor, optional
             (batch, time) bool, True = padding.
         pos_embs : torch.Tensor, optional
             Positional embeddings for RelPosMHAXL.
+        dynchunktrain_config : DynChunkTrainConfig, optional
+            SummaryMixing only: chunked summary (linear time).
 
         Returns
         -------
@@ -104,12 +116,59 @@ class TransformerEncoderLayer(Transformer.TransformerEncoderLayer):
         """
         if self.attention_type != SUMMARY_MIXING:
             return super().forward(src, src_mask, src_key_padding_mask, pos_embs)
-        mixed, _ = self.self_att(
-            self.norm1(src) if self.normalize_before else src,
-            attn_mask=src_mask,
-            key_padding_mask=src_key_padding_mask,
-            dynchunktrain_config=mixer_chunk_config(self.causal, None),
+        chunk_config = mixer_chunk_config(self.causal, dynchunktrain_config)
+        return self._summary_mixing_block(
+            src,
+            lambda h: self.self_att(
+                h, attn_mask=src_mask, key_padding_mask=src_key_padding_mask, dynchunktrain_config=chunk_config
+            )[0],
         )
+
+    def forward_streaming(self, src, context, pos_embs=None):
+        """Processes one chunk of a stream (SummaryMixing only), updating ``context``.
+
+        Arguments
+        ---------
+        src : torch.Tensor
+            One chunk of shape (batch, chunk_size, d_model) (the last chunk may be shorter).
+        context : SummaryMixingLayerStreamingContext
+            From ``make_streaming_context``.
+        pos_embs : torch.Tensor, optional
+            Unused.
+
+        Returns
+        -------
+        output : torch.Tensor
+            This chunk's output.
+        attention : None
+            No attention weights.
+        """
+        return self._summary_mixing_block(src, lambda h: self.self_att.forward_streaming(h, context.mixer_state))
+
+    def make_streaming_context(self, dynchunktrain_config):
+        """A blank streaming context for this layer (SummaryMixing, not causal).
+
+        Arguments
+        ---------
+        dynchunktrain_config : DynChunkTrainConfig
+            Chunk size and left context in chunks (``None`` = unlimited).
+
+        Returns
+        -------
+        SummaryMixingLayerStreamingContext
+        """
+        if self.attention_type != SUMMARY_MIXING or self.causal:
+            raise NotImplementedError(
+                "the Transformer encoder streams with non-causal SummaryMixing only "
+                f"(attention_type={self.attention_type!r}, causal={self.causal})"
+            )
+        return SummaryMixingLayerStreamingContext(
+            mixer_state=self.self_att.make_streaming_state(dynchunktrain_config.left_context_size)
+        )
+
+    def _summary_mixing_block(self, src, mix):
+        """SpeechBrain's Transformer layer (pre- or post-LayerNorm residual blocks) around a mixer function."""
+        mixed = mix(self.norm1(src) if self.normalize_before else src)
         src = src + self.dropout1(mixed)
         if not self.normalize_before:
             src = self.norm1(src)
@@ -122,8 +181,9 @@ class TransformerEncoderLayer(Transformer.TransformerEncoderLayer):
 class TransformerEncoder(Transformer.TransformerEncoder):
     """SpeechBrain's Transformer encoder built from :class:`TransformerEncoderLayer`: SummaryMixing by default.
 
-    Offline (SpeechBrain's Transformer encoder refuses dynamic chunk training). With ``output_hidden_states`` the
-    third output is ``[input] + [output of each layer that ran]``, as in SpeechBrain.
+    With SummaryMixing it takes dynamic chunk training and streams (SpeechBrain's Transformer encoder does neither).
+    With ``output_hidden_states`` the third output is ``[input] + [output of each layer that ran]`` (``num_layers
+    + 1`` tensors at evaluation; the last one is before the final LayerNorm), as in SpeechBrain.
 
     Arguments
     ---------
@@ -164,9 +224,15 @@ class TransformerEncoder(Transformer.TransformerEncoder):
 
     Example
     -------
-    >>> encoder = TransformerEncoder(2, nhead=2, d_ffn=64, d_model=32, normalize_before=True)
-    >>> encoder(torch.rand(2, 10, 32))[0].shape
-    torch.Size([2, 10, 32])
+    >>> from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
+    >>> encoder = TransformerEncoder(2, nhead=2, d_ffn=64, d_model=32, normalize_before=True).eval()
+    >>> config = DynChunkTrainConfig(chunk_size=4, left_context_size=1)
+    >>> x = torch.rand(1, 10, 32)
+    >>> offline, _ = encoder(x, dynchunktrain_config=config)
+    >>> context = encoder.make_streaming_context(config)
+    >>> streamed = torch.cat([encoder.forward_streaming(c, context)[0] for c in x.split(4, dim=1)], dim=1)
+    >>> torch.allclose(streamed, offline, atol=1e-5)
+    True
     """
 
     def __init__(
@@ -189,7 +255,7 @@ class TransformerEncoder(Transformer.TransformerEncoder):
         output_hidden_states=False,
         **summary_mixing_options,
     ):
-        check_attention_type(attention_type, SPEECHBRAIN_TRANSFORMER_ATTENTIONS, type(self).__name__)
+        check_mixer(attention_type, SPEECHBRAIN_TRANSFORMER_ATTENTIONS, type(self).__name__, summary_mixing_options)
         super().__init__(
             0, nhead, d_ffn, input_shape, d_model, kdim, vdim, dropout, activation, normalize_before, causal,
             layerdrop_prob, attention_type, ffn_type, list(ffn_cnn_kernel_size_list), output_hidden_states,
@@ -201,4 +267,88 @@ class TransformerEncoder(Transformer.TransformerEncoder):
                 ffn_type, ffn_cnn_kernel_size_list, causal, **summary_mixing_options,
             )  # fmt: skip
             for _ in range(num_layers)
+        )
+
+    def forward(self, src, src_mask=None, src_key_padding_mask=None, pos_embs=None, dynchunktrain_config=None):
+        """SpeechBrain's encoder pass; with SummaryMixing, ``dynchunktrain_config`` reaches every layer.
+
+        Arguments
+        ---------
+        src : torch.Tensor
+            Input of shape (batch, time, d_model).
+        src_mask : torch.Tensor, optional
+            [time, time] attention mask (True or -inf = blocked).
+        src_key_padding_mask : torch.Tensor, optional
+            (batch, time) bool, True = padding.
+        pos_embs : torch.Tensor, optional
+            Positional embeddings for RelPosMHAXL.
+        dynchunktrain_config : DynChunkTrainConfig, optional
+            Dynamic chunk training (SummaryMixing only, as SpeechBrain's Transformer encoder refuses it).
+
+        Returns
+        -------
+        output : torch.Tensor
+            Encoder output (after the final LayerNorm).
+        attention_lst : list
+            Attention weights of each layer that ran (None for SummaryMixing).
+        hidden_state_lst : list of torch.Tensor
+            Only with ``output_hidden_states``: the input, then each layer's output.
+        """
+        if dynchunktrain_config is None or self.attention_type != SUMMARY_MIXING:
+            return super().forward(src, src_mask, src_key_padding_mask, pos_embs, dynchunktrain_config)
+        keep = [True] * len(self.layers)
+        if self.training and self.layerdrop_prob > 0.0:
+            keep = torch.rand(len(self.layers)) > self.layerdrop_prob
+        output, attention_lst, hidden_state_lst = src, [], [src]
+        for layer, kept in zip(self.layers, keep):
+            if kept:
+                output, attention = layer(output, src_mask, src_key_padding_mask, pos_embs, dynchunktrain_config)
+                attention_lst.append(attention)
+                hidden_state_lst.append(output)
+        output = self.norm(output)
+        if self.output_hidden_states:
+            return output, attention_lst, hidden_state_lst
+        return output, attention_lst
+
+    def forward_streaming(self, src, context, pos_embs=None):
+        """Processes one chunk of a stream, updating ``context`` (SummaryMixing only).
+
+        Arguments
+        ---------
+        src : torch.Tensor
+            One chunk of shape (batch, chunk_size, d_model).
+        context : ConformerEncoderStreamingContext
+            From ``make_streaming_context``.
+        pos_embs : torch.Tensor, optional
+            Unused.
+
+        Returns
+        -------
+        output : torch.Tensor
+            This chunk's output.
+        attention_lst : list
+            None per layer.
+        """
+        attention_lst = []
+        for layer, layer_context in zip(self.layers, context.layers):
+            src, attention = layer.forward_streaming(src, layer_context)
+            attention_lst.append(attention)
+        return self.norm(src), attention_lst
+
+    def make_streaming_context(self, dynchunktrain_config):
+        """A blank streaming context for the encoder (SpeechBrain's encoder context class).
+
+        Arguments
+        ---------
+        dynchunktrain_config : DynChunkTrainConfig
+            Chunk size and left context in chunks (``None`` = unlimited).
+
+        Returns
+        -------
+        ConformerEncoderStreamingContext
+            One context per layer.
+        """
+        return ConformerEncoderStreamingContext(
+            dynchunktrain_config=dynchunktrain_config,
+            layers=[layer.make_streaming_context(dynchunktrain_config) for layer in self.layers],
         )

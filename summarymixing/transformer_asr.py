@@ -21,7 +21,7 @@ from speechbrain.nnet.activations import Swish
 from summarymixing.branchformer import SPEECHBRAIN_BRANCHFORMER_ATTENTIONS, BranchformerEncoder
 from summarymixing.cell import SummaryMixing
 from summarymixing.conformer import SPEECHBRAIN_CONFORMER_ATTENTIONS, ConformerEncoder
-from summarymixing.mixer import SUMMARY_MIXING, check_attention_type
+from summarymixing.mixer import SUMMARY_MIXING, check_mixer
 from summarymixing.positional import StreamingPositionalEncoding
 from summarymixing.transformer import SPEECHBRAIN_TRANSFORMER_ATTENTIONS, TransformerEncoder
 
@@ -44,8 +44,9 @@ class TransformerASR(speechbrain_asr.TransformerASR):
     """SpeechBrain's ``TransformerASR`` whose encoder mixes with SummaryMixing (or any SpeechBrain attention).
 
     Arguments are SpeechBrain's, plus the cell's options; differences: ``attention_type`` defaults to
-    ``"SummaryMixing"`` and ``causal`` to False (SpeechBrain warns and assumes True). Streaming needs
-    ``encoder_module="conformer"`` and ``causal=False``; it supports unlimited left context.
+    ``"SummaryMixing"`` and ``causal`` to False (given None, SpeechBrain's warning and True). Streaming needs
+    ``causal=False`` and the Conformer (any attention but hypermixing) or the Transformer with SummaryMixing; it
+    supports unlimited left context.
 
     Arguments
     ---------
@@ -149,11 +150,10 @@ class TransformerASR(speechbrain_asr.TransformerASR):
             raise ValueError(
                 f"TransformerASR: unknown encoder_module {encoder_module!r}; expected one of {tuple(SPEECHBRAIN_ATTENTIONS)}"
             )
-        check_attention_type(attention_type, SPEECHBRAIN_ATTENTIONS[encoder_module], f"TransformerASR ({encoder_module})")
+        owner = f"TransformerASR ({encoder_module})"
+        check_mixer(attention_type, SPEECHBRAIN_ATTENTIONS[encoder_module], owner, summary_mixing_options)
         if encoder_module == "conformer" and not normalize_before:
             raise ValueError("TransformerASR: normalize_before must be True for the Conformer (as in SpeechBrain)")
-        if causal and encoder_module == "branchformer":
-            raise ValueError("TransformerASR: the Branchformer encoder cannot be causal (its convolution branch is not)")
         # SpeechBrain builds everything but the encoder (it builds none for an encoder_module it does not know)
         # and asserts its own attention names: its decoder and positional encodings do not depend on the mixer.
         super().__init__(
@@ -165,6 +165,8 @@ class TransformerASR(speechbrain_asr.TransformerASR):
         )  # fmt: skip
         self.attention_type = attention_type
         self.encoder_module = encoder_module
+        if self.causal and encoder_module == "branchformer" and attention_type == SUMMARY_MIXING:
+            raise ValueError("TransformerASR: a SummaryMixing Branchformer cannot be causal (its convolution is not)")
         if positional_encoding == "fixed_abs_sine" and attention_type != "RelPosMHAXL":
             self.positional_encoding = StreamingPositionalEncoding(d_model, max_length)
         if attention_type == SUMMARY_MIXING and positional_encoding is None and num_decoder_layers > 0:
@@ -172,7 +174,7 @@ class TransformerASR(speechbrain_asr.TransformerASR):
         if num_encoder_layers > 0:
             self.encoder = self._build_encoder(
                 encoder_module, num_encoder_layers, d_model, nhead, d_ffn, dropout, activation, normalize_before,
-                kernel_size, bias, conformer_activation, branchformer_activation, causal, csgu_linear_units,
+                kernel_size, bias, conformer_activation, branchformer_activation, self.causal, csgu_linear_units,
                 gate_activation, use_linear_after_conv, summary_mixing_options,
             )  # fmt: skip
             xavier_init(self.encoder)
@@ -363,10 +365,8 @@ class TransformerASR(speechbrain_asr.TransformerASR):
         -------
         TransformerASRStreamingContext
         """
-        if self.encoder_module != "conformer":
-            raise NotImplementedError(
-                f"streaming needs encoder_module='conformer'; the {self.encoder_module} encoder is offline only"
-            )
+        if self.encoder_module == "branchformer":
+            raise NotImplementedError("the branchformer encoder is offline only; stream with conformer or transformer")
         if self.attention_type == "hypermixing":
             raise NotImplementedError("SpeechBrain's HyperMixing ignores chunk masks, so it cannot be streamed")
         return TransformerASRStreamingContext(

@@ -97,7 +97,7 @@ def test_padding_never_changes_valid_frames(kind):
     x = torch.randn(3, 17, D_MODEL)
     lengths = [17, 11, 4]
     padding = torch.arange(17)[None] >= torch.tensor(lengths)[:, None]
-    configs = [None, DynChunkTrainConfig(4, 1), DynChunkTrainConfig(5, None)] if kind == "conformer" else [None]
+    configs = [None, DynChunkTrainConfig(4, 1), DynChunkTrainConfig(5, None)] if kind != "branchformer" else [None]
     for config in configs:
         batch = run(encoder, x, src_key_padding_mask=padding, dynchunktrain_config=config)[0]
         for i, length in enumerate(lengths):
@@ -140,8 +140,9 @@ def test_causal_summary_mixing_never_sees_the_future(kind):
     torch.testing.assert_close(encoder(x[:, :7])[0], full[:, :7], atol=1e-5, rtol=1e-5)
 
 
-def test_causal_encoder_refuses_chunks():
-    encoder = make_encoder("conformer", causal=True)
+@pytest.mark.parametrize("kind", ["conformer", "transformer"])
+def test_causal_encoder_refuses_chunks(kind):
+    encoder = make_encoder(kind, causal=True)
     with pytest.raises(ValueError, match="causal"):
         encoder(torch.randn(1, 8, D_MODEL), dynchunktrain_config=DynChunkTrainConfig(4, None))
 
@@ -161,17 +162,17 @@ def test_hidden_states_are_input_then_each_layer_output(kind):
     torch.testing.assert_close(output, encoder.norm(hidden_states[-1]))
 
 
-def test_layerdrop_skips_layers_in_training_only():
+@pytest.mark.parametrize("kind", ["conformer", "transformer"])
+def test_layerdrop_skips_layers_in_training_only(kind):
     torch.manual_seed(0)
-    encoder = make_encoder("conformer", output_hidden_states=True, layerdrop_prob=0.5)
+    encoder = make_encoder(kind, output_hidden_states=True, layerdrop_prob=0.5)
     x = torch.randn(1, 8, D_MODEL)
-    counts = set()
+    config = DynChunkTrainConfig(4, None)
     encoder.train()
-    for _ in range(20):
-        counts.add(len(encoder(x)[2]))
+    counts = {len(encoder(x, dynchunktrain_config=config)[2]) for _ in range(20)}
     assert min(counts) < 3 and max(counts) <= 3
     encoder.eval()
-    assert len(encoder(x)[2]) == 3
+    assert len(encoder(x, dynchunktrain_config=config)[2]) == 3
 
 
 def test_summary_mixing_options_reach_the_cell():
@@ -184,5 +185,10 @@ def test_summary_mixing_options_reach_the_cell():
 def test_unknown_names_fail_clearly():
     with pytest.raises(ValueError, match="BranchformerEncoder: unknown attention_type 'RoPEMHA'"):
         make_encoder("branchformer", "RoPEMHA")
-    with pytest.raises(TypeError, match=r"unknown SummaryMixing option\(s\) \['mdoe'\]"):
-        make_encoder("conformer", mdoe="SummaryMixing-lite")
+    with pytest.raises(TypeError, match=r"ConformerEncoder: unknown SummaryMixing option\(s\) \[.mdoe.\]"):
+        make_encoder("conformer", "RelPosMHAXL", mdoe="SummaryMixing-lite")
+
+
+def test_baseline_is_one_key_away():
+    encoder = make_encoder("conformer", "RelPosMHAXL", mode="SummaryMixing-fast", local_proj_out_dim=8)
+    assert not any(isinstance(module, SummaryMixing) for module in encoder.modules())

@@ -52,6 +52,15 @@ def test_every_attention_streams_with_any_left_context(attention_type, positiona
     assert (streamed - model.encode(features, dynchunktrain_config=config)).abs().max() <= 1e-4
 
 
+@pytest.mark.parametrize("left_context_size", [None, 1])
+def test_summary_mixing_transformer_encoder_streams(left_context_size):
+    model = make_model(encoder_module="transformer", normalize_before=False)
+    features = torch.randn(2, 27, FEATURES)
+    config = DynChunkTrainConfig(5, left_context_size)
+    streamed, _ = stream(model, features, config)
+    assert (streamed - model.encode(features, dynchunktrain_config=config)).abs().max() <= 1e-4
+
+
 def test_absolute_positions_continue_across_chunks_and_past_max_length():
     model = make_model(max_length=20)
     features = torch.randn(1, 50, FEATURES)
@@ -90,6 +99,8 @@ def test_summary_mixing_never_builds_a_time_by_time_mask(monkeypatch):
     make_model().encode(features, lengths, dynchunktrain_config=DynChunkTrainConfig(4, 1))
     make_model(causal=True).encode(features, lengths)
     make_model(encoder_module="transformer", causal=True, normalize_before=False).encode(features, lengths)
+    transformer = make_model(encoder_module="transformer", normalize_before=False)
+    transformer.encode(features, lengths, dynchunktrain_config=DynChunkTrainConfig(4, None))
 
 
 def test_encoder_wrapper_streams():
@@ -139,6 +150,8 @@ def test_speechbrain_streaming_asr_encodes_chunks_like_the_offline_model():
 def test_offline_encoders_refuse_to_stream_clearly():
     with pytest.raises(NotImplementedError, match="branchformer encoder is offline"):
         make_model(encoder_module="branchformer").make_streaming_context(DynChunkTrainConfig(4, None))
+    with pytest.raises(NotImplementedError, match="non-causal SummaryMixing only"):
+        make_model("regularMHA", encoder_module="transformer").make_streaming_context(DynChunkTrainConfig(4, None))
     with pytest.raises(NotImplementedError, match="HyperMixing"):
         make_model("hypermixing").make_streaming_context(DynChunkTrainConfig(4, None))
     with pytest.raises(TypeError, match="make_streaming_context"):
