@@ -86,15 +86,37 @@ class PretrainedWav2Vec2(torch.nn.Module):
         return hidden_states
 
 
-def pretrained_modules_from_yaml(hparams_file):
-    """Builds only the ``frontend`` and ``context_encoder`` entries of a run's resolved ``hyperparams.yaml``."""
-    with open(hparams_file, encoding="utf-8") as stream:
-        yaml = ruamel.yaml.YAML()
-        root = yaml.compose(stream)
-    entries = [(key, value) for key, value in root.value if key.value in PRETRAINED_KEYS]
-    missing = set(PRETRAINED_KEYS) - {key.value for key, _ in entries}
+def load_yaml_entries(resolved_yaml, keys):
+    """Builds only the top-level ``keys`` of a resolved HyperPyYAML document (and what they reference).
+
+    The document must have its ``!ref`` references resolved already (``hyperpyyaml.resolve_references``, or the
+    ``hyperparams.yaml`` that SpeechBrain saves in a run folder); the other entries are dropped before anything
+    is built, so no data preparation, checkpointer or logger of the file is created.
+
+    Arguments
+    ---------
+    resolved_yaml : str
+        The resolved HyperPyYAML document.
+    keys : sequence of str
+        Top-level keys to build.
+
+    Returns
+    -------
+    dict
+        ``{key: built object}``.
+
+    Example
+    -------
+    >>> text = "layer: !new:torch.nn.Linear [3, 2]\\nlog: !new:logging.FileHandler [/x/y]\\n"
+    >>> load_yaml_entries(text, ["layer"])["layer"]
+    Linear(in_features=3, out_features=2, bias=True)
+    """
+    yaml = ruamel.yaml.YAML()
+    root = yaml.compose(resolved_yaml)
+    entries = [(key, value) for key, value in root.value if key.value in keys]
+    missing = set(keys) - {key.value for key, _ in entries}
     if missing:
-        raise KeyError(f"{hparams_file} has no {sorted(missing)} entries: is it a wav2vec2 pre-training run?")
+        raise KeyError(f"no {sorted(missing)} entries in the YAML")
     subset = io.StringIO()
     yaml.serialize(MappingNode(root.tag, entries), subset)
     return load_hyperpyyaml(subset.getvalue())
@@ -124,7 +146,11 @@ def load_pretrained(run_folder, freeze=True, min_key=None):
         raise FileNotFoundError(
             f"{run_folder} is not a wav2vec2 pre-training run folder: expected hyperparams.yaml and save/"
         )
-    modules = pretrained_modules_from_yaml(hparams_file)
+    with open(hparams_file, encoding="utf-8") as stream:
+        try:
+            modules = load_yaml_entries(stream.read(), PRETRAINED_KEYS)
+        except KeyError as error:
+            raise KeyError(f"{hparams_file}: {error}; is it a wav2vec2 pre-training run?") from error
     checkpoint = Checkpointer(save_folder).find_checkpoint(min_key=min_key)
     if checkpoint is None:
         raise FileNotFoundError(f"no checkpoint in {save_folder}" + (f" with metric {min_key!r}" if min_key else ""))
