@@ -167,7 +167,7 @@ class ConformerEncoderLayer(Conformer.ConformerEncoderLayer):
         """
         if self.attention_type == SUMMARY_MIXING:
             if self.causal:
-                raise ValueError(
+                raise NotImplementedError(
                     "a causal SummaryMixing Conformer has no chunked streaming; train with causal=False and "
                     "dynamic chunk training to stream"
                 )

@@ -152,6 +152,10 @@ class TransformerASR(speechbrain_asr.TransformerASR):
             )
         owner = f"TransformerASR ({encoder_module})"
         check_mixer(attention_type, SPEECHBRAIN_ATTENTIONS[encoder_module], owner, summary_mixing_options)
+        if positional_encoding not in ("fixed_abs_sine", None):
+            raise ValueError(
+                f"TransformerASR: unknown positional_encoding {positional_encoding!r}; expected 'fixed_abs_sine' or None"
+            )
         if encoder_module == "conformer" and not normalize_before:
             raise ValueError("TransformerASR: normalize_before must be True for the Conformer (as in SpeechBrain)")
         # SpeechBrain builds everything but the encoder (it builds none for an encoder_module it does not know)

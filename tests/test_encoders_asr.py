@@ -139,6 +139,8 @@ def test_speechbrain_initialisation_spares_the_cells():
 def test_bad_configurations_fail_clearly():
     with pytest.raises(ValueError, match="unknown encoder_module 'zipformer'"):
         make_model(encoder_module="zipformer")
+    with pytest.raises(ValueError, match="unknown positional_encoding 'sine'"):
+        make_model(positional_encoding="sine")
     with pytest.raises(ValueError, match="normalize_before must be True for the Conformer"):
         make_model(normalize_before=False)
     with pytest.raises(ValueError, match=r"TransformerASR \(branchformer\): unknown attention_type 'RoPEMHA'"):
