@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""MP3S probe: IEMOCAP four-class emotion recognition, leave-one-session-out, frozen wav2vec 2.0 encoder.
+
+The frozen encoder's hidden layers are summed with learned softmax weights and fed to a probing head
+(ECAPA-TDNN with a cosine classifier, or a time-pooled linear classifier, chosen by the hparams
+file). One probe is trained per fold: for each speaker ``k`` in ``test_speakers`` (1-10, Session1 F,
+Session1 M, Session2 F, ...), speaker ``k`` is the test set, the other speaker of the same session the
+validation set, and the four other sessions the training set. Each fold has its own folder
+``<output_folder>/speaker_<k>``; the reported accuracy is the mean over the folds.
+
+To run (full scale; add torchrun for DDP):
+    python recipes/mp3s/iemocap_emotion/train.py hparams/mp3s/iemocap_emotion/ecapa.yaml \
+        --ssl_folder results/wav2vec2/summarymixing --data_folder /path/to/IEMOCAP_full_release
+
+On the bundled mini corpus (laid out in IEMOCAP's format, prepared by the real preparation):
+    python recipes/mp3s/iemocap_emotion/train.py hparams/mp3s/iemocap_emotion/mini.yaml \
+        --ssl_folder results/wav2vec2/mini/1986
+
+An interrupted run resumes from the last checkpoint of the fold it was in when started again.
+
+Authors
+ * SummaryMixing contributors 2026
+"""
+
+import os
+import sys
+
+import speechbrain as sb
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.distributed import if_main_process, run_on_main
+
+from summarymixing.data import mini
+from summarymixing.data.iemocap import prepare_iemocap
+from summarymixing.probes import ClassificationProbeBrain, write_results
+from summarymixing.probes.data import add_audio, add_labels, load_manifest
+
+
+def dataio_prepare(hparams):
+    """Creates the train, valid and test datasets of one fold with waveforms and encoded emotions."""
+    datasets = {
+        name: load_manifest(hparams[f"{name}_annotation"], hparams["sorting"], hparams["select_n"])
+        for name in ("train", "valid", "test")
+    }
+    add_audio(list(datasets.values()))
+    add_labels(
+        list(datasets.values()),
+        "emo",
+        os.path.join(hparams["save_folder"], "label_encoder.txt"),
+        hparams["output_neurons"],
+    )
+    sb.dataio.dataset.set_output_keys(list(datasets.values()), ["id", "sig", "label_encoded"])
+    return datasets
+
+
+def run_fold(hparams, run_opts):
+    """Prepares, trains and tests the probe of one fold; returns (test stats, layer weights)."""
+    run_on_main(
+        prepare_iemocap,
+        kwargs={
+            "data_folder": hparams["data_folder"],
+            "save_json_train": hparams["train_annotation"],
+            "save_json_valid": hparams["valid_annotation"],
+            "save_json_test": hparams["test_annotation"],
+            "different_speakers": True,
+            "test_spk_id": hparams["test_spk_id"],
+        },
+    )
+    datasets = dataio_prepare(hparams)
+    probe = ClassificationProbeBrain(
+        modules=hparams["modules"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    probe.fit(
+        probe.hparams.epoch_counter,
+        datasets["train"],
+        datasets["valid"],
+        train_loader_kwargs=hparams["train_dataloader_opts"],
+        valid_loader_kwargs=hparams["valid_dataloader_opts"],
+    )
+    probe.evaluate(
+        datasets["test"], min_key="error_rate", test_loader_kwargs=hparams["test_dataloader_opts"]
+    )
+    return probe.test_stats, probe.layer_weights()
+
+
+def main(argv):
+    """Runs every leave-one-session-out fold and writes the mean accuracy to ``results.json``."""
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    sb.utils.distributed.ddp_init_group(run_opts)
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    if "mini_corpus" in hparams:  # the bundled corpus, laid out in IEMOCAP's format
+        run_on_main(mini.layout, args=[hparams["mini_corpus"], hparams["mini_folder"]])
+    metrics, fold_weights = {}, []
+    for speaker in hparams["test_speakers"]:
+        with open(hparams_file, encoding="utf-8") as fin:
+            fold_hparams = load_hyperpyyaml(fin, f"{overrides}\ntest_spk_id: {speaker}")
+        stats, weights = run_fold(fold_hparams, run_opts)
+        metrics[f"accuracy speaker{speaker}"] = stats["accuracy"]
+        fold_weights.append(weights)
+    metrics["accuracy"] = sum(metrics.values()) / len(metrics)
+    if if_main_process():
+        write_results(
+            hparams["output_folder"],
+            task="iemocap_emotion",
+            head=hparams["head_name"],
+            metrics=metrics,
+            reported=["accuracy"],
+            layer_weights=torch.tensor(fold_weights).mean(dim=0).tolist(),
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
