@@ -27,6 +27,7 @@ from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.logger import get_logger
 from tqdm import tqdm
 
+from summarymixing.data import mini
 from summarymixing.transducer_decoding import decode
 from summarymixing.wer_table import FULL_CONTEXT, MODES, streaming_settings, write_wer_table
 
@@ -260,23 +261,13 @@ def dataio_prepare(hparams, tokenizer):
 
 
 def prepare_data(hparams):
-    """Lays out the bundled mini corpus when asked, then writes the CSV manifests (main process only)."""
-    if hparams["lay_out_mini_corpus"]:
-        from summarymixing.data import mini
-
-        mini.layout("librispeech", hparams["data_folder"])
-    from summarymixing.data.librispeech import prepare_librispeech
-
-    prepare_librispeech(
-        data_folder=hparams["data_folder"],
-        save_folder=hparams["output_folder"],
-        tr_splits=hparams["train_splits"],
-        dev_splits=hparams["dev_splits"],
-        te_splits=hparams["test_splits"],
-        merge_lst=hparams["train_splits"],
-        merge_name="train.csv",
-        skip_prep=hparams["skip_prep"],
-    )
+    """Lays out the bundled mini corpus when asked, then runs the YAML's ``prepare_data`` (main process only)."""
+    if hparams["mini_corpus_format"]:
+        data_folder = os.path.abspath(hparams["data_folder"])
+        laid_out = mini.layout(hparams["mini_corpus_format"], os.path.dirname(data_folder))
+        if os.path.abspath(laid_out) != data_folder:
+            raise ValueError(f"data_folder must be {laid_out} to hold the mini corpus, got {hparams['data_folder']}")
+    hparams["prepare_data"]()
 
 
 def main():
