@@ -22,7 +22,6 @@ import sys
 from collections import defaultdict
 
 import speechbrain as sb
-import torch
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.sampler import DynamicBatchSampler
 from speechbrain.utils.distributed import if_main_process, run_on_main
@@ -144,7 +143,7 @@ def dataio_prepare(hparams):
 
 
 def main(argv):
-    """Parses the command line, prepares the data and runs the pre-training."""
+    """Parses the command line, prepares the data and runs the pre-training; returns the trained Brain."""
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     if run_opts.optimizer_step_limit is not None:  # SpeechBrain 1.1.2 parses this Optional[int] as a str
         run_opts = dataclasses.replace(run_opts, optimizer_step_limit=int(run_opts.optimizer_step_limit))
@@ -181,8 +180,8 @@ def main(argv):
         train_loader_kwargs=train_loader_kwargs,
         valid_loader_kwargs=valid_loader_kwargs,
     )
+    return brain
 
 
 if __name__ == "__main__":
-    torch.backends.cudnn.benchmark = False
     main(sys.argv[1:])
