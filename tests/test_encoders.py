@@ -169,7 +169,7 @@ def test_layerdrop_skips_layers_in_training_only(kind):
     x = torch.randn(1, 8, D_MODEL)
     config = DynChunkTrainConfig(4, None)
     encoder.train()
-    counts = {len(encoder(x, dynchunktrain_config=config)[2]) for _ in range(20)}
+    counts = {len(encoder(x, dynchunktrain_config=config)[2]) for _ in range(12)}  # seeded (never a drop: 8**-12)
     assert min(counts) < 3 and max(counts) <= 3
     encoder.eval()
     assert len(encoder(x, dynchunktrain_config=config)[2]) == 3
