@@ -312,3 +312,15 @@ def test_streaming_errors():
         cell.forward_streaming(torch.randn(1, 3, 8), state)
     with pytest.raises(ValueError, match=r"chunk must be \[batch, time, enc_dim=8\]"):
         cell.forward_streaming(torch.randn(2, 3, 4), state)
+
+
+def test_benchmark_flop_count_and_exponent_fit():
+    from summarymixing.benchmarks.cell import cell_matmul_flops, fit_exponent
+
+    cell = SummaryMixing(512, 4, [512], 512, [512], 512)
+    per_frame = 4 * 2 * 512 * 512 // 4 + 2 * 512 * 512
+    assert cell_matmul_flops(cell, 2, 100, 7) == 3 * 2 * (100 * per_frame + 7 * 2 * 512 * 512)
+    lengths = [100, 1000, 2000, 4000]
+    assert fit_exponent(lengths, [5.0, 10.0, 20.0, 40.0]) == pytest.approx(1.0)
+    assert fit_exponent(lengths, [t**2 for t in lengths]) == pytest.approx(2.0)
+    assert math.isnan(fit_exponent([100, 1000], [1.0, None]))
