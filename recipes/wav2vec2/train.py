@@ -162,8 +162,8 @@ def main(argv):
         )
 
     if not hparams["skip_prep"]:
-        run_on_main(hparams["prepare_train_data"])
-        run_on_main(hparams["prepare_valid_data"])
+        for prepare in hparams["data_preparation"]:
+            run_on_main(prepare)
     datasets, train_loader_kwargs, valid_loader_kwargs = dataio_prepare(hparams)
 
     brain = Wav2Vec2Brain(
