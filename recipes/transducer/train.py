@@ -167,17 +167,26 @@ class TransducerASR(sb.Brain):
         for test_name, dataset in test_sets.items():
             loader = self.make_dataloader(dataset, sb.Stage.TEST, ckpt_prefix=None, **self.hparams.test_dataloader_opts)
             metrics = {key: self.hparams.error_rate_computer() for key, _, _ in runs}
+            mismatches = dict.fromkeys([name for name, _ in settings], 0)
             for batch in tqdm(loader, desc=f"WER table {test_name}", disable=self.noprogressbar):
                 batch = batch.to(self.device)
                 wavs, wav_lens = batch.sig
                 with torch.no_grad(), self.evaluation_ctx:
                     src = self.compute_features(wavs, wav_lens, sb.Stage.TEST)
+                hypotheses = {}
                 for key, config, streamed in runs:
                     with self.evaluation_ctx:
-                        hypotheses = decode(
+                        hypotheses[key] = decode(
                             encoder, projection, self.hparams.greedy_searcher, src, wav_lens, config, streamed
                         )
-                    metrics[key].append(batch.id, [self.tokenizer.decode_ids(tokens).split() for tokens in hypotheses], batch.wrd_words)
+                    words = [self.tokenizer.decode_ids(tokens).split() for tokens in hypotheses[key]]
+                    metrics[key].append(batch.id, words, batch.wrd_words)
+                for name in mismatches:
+                    pairs = zip(hypotheses[f"{name}_masked"], hypotheses[f"{name}_streamed"])
+                    mismatches[name] += sum(masked != streamed for masked, streamed in pairs)
+            for name, count in mismatches.items():
+                if count:
+                    logger.warning(f"{test_name} {name}: masked and streamed hypotheses differ for {count} utterances")
             results[test_name] = {key: metric.summarize("error_rate") for key, metric in metrics.items()}
             with open(os.path.join(self.hparams.output_folder, f"wer_{test_name}.txt"), "w") as details:
                 metrics[FULL_CONTEXT].write_stats(details)
