@@ -143,3 +143,17 @@ def test_tokenizer_round_trips_the_training_text(librispeech, tmp_path):
         train_tokenizer(str(save / "train.csv"), str(tmp_path / "x"), 60, text_column="words")
     with pytest.raises(ValueError, match="model_type"):
         train_tokenizer(str(save / "train.csv"), str(tmp_path / "x"), 60, model_type="word")
+
+
+def test_layout_rejects_unknown_formats_and_rebuilds_stale_layouts(tmp_path):
+    with pytest.raises(ValueError, match="unknown mini corpus format 'timit'"):
+        mini.layout("timit", tmp_path)
+    shared = tmp_path.parent / "mini"
+    shutil.copytree(mini.layout("librispeech", shared), tmp_path / "LibriSpeech")
+    for cache in shared.glob(".mini_pool_*.npy"):  # the decoded pool, so that the rebuild only writes files
+        os.symlink(cache, tmp_path / cache.name)
+    marker = tmp_path / "LibriSpeech" / mini.MARKER
+    marker.write_text(marker.read_text().replace('"layout_version": ', '"layout_version": -'))
+    (tmp_path / "LibriSpeech" / "SPEAKERS.TXT").unlink()
+    root = mini.layout("librispeech", tmp_path)
+    assert os.path.isfile(os.path.join(root, "SPEAKERS.TXT")) and mini.layout_ids(root) is not None

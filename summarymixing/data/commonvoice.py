@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from summarymixing.data.manifest import (
     DatasetError,
-    audio_info,
+    add_durations,
     audio_infos,
     check_unique,
     options_unchanged,
@@ -92,7 +92,7 @@ def _read_tsv(tsv_path, clips_folder, accented_letters):
 
 
 def _to_wav(mp3, wav):
-    """Decodes ``mp3`` into a 16 kHz ``wav`` (kept when it exists); returns its ``(frames, sample_rate)``."""
+    """Decodes ``mp3`` into a 16 kHz ``wav`` unless that exists already."""
     if not os.path.isfile(wav):
         import torch
         import torchaudio
@@ -101,19 +101,17 @@ def _to_wav(mp3, wav):
         resampled = torchaudio.functional.resample(torch.from_numpy(samples), rate, WAV_SAMPLE_RATE).numpy()
         sf.write(wav + ".tmp", resampled, WAV_SAMPLE_RATE, format="WAV")
         os.replace(wav + ".tmp", wav)
-    return audio_info(wav)
 
 
 def _convert(rows, wav_folder, split):
-    """Converts the rows' clips to 16 kHz WAV in parallel, pointing ``row["wav"]`` at them; returns headers."""
+    """Converts the rows' clips to 16 kHz WAV in parallel and points ``row["wav"]`` at them."""
     os.makedirs(wav_folder, exist_ok=True)
     wavs = [os.path.join(wav_folder, row["ID"] + ".wav") for row in rows]
     with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
-        headers = list(tqdm(pool.map(_to_wav, [row["wav"] for row in rows], wavs), total=len(rows),
-                            desc=f"CommonVoice {split} to wav", disable=len(rows) < 100))
+        list(tqdm(pool.map(_to_wav, [row["wav"] for row in rows], wavs), total=len(rows),
+                  desc=f"CommonVoice {split} to wav", disable=len(rows) < 100))
     for row, wav in zip(rows, wavs):
         row["wav"] = wav
-    return headers
 
 
 def prepare_common_voice(
@@ -166,7 +164,6 @@ def prepare_common_voice(
     options = {"data_folder": data_folder, "tsv_files": tsv_files, "accented_letters": accented_letters,
                "language": language, "convert_to_wav": convert_to_wav}
     if options_unchanged(save_folder, OPTIONS_FILE, options, [split + ".csv" for split in tsv_files]):
-        logger.info("CommonVoice manifests in %s are up to date; skipping preparation", save_folder)
         return
     require_folder(data_folder, "CommonVoice data_folder")
     clips_folder = os.path.join(data_folder, "clips")
@@ -178,11 +175,10 @@ def prepare_common_voice(
     os.makedirs(save_folder, exist_ok=True)
     for split, tsv_path in tsv_files.items():
         rows = _read_tsv(tsv_path, clips_folder, accented_letters)
-        headers = audio_infos([row["wav"] for row in rows], f"CommonVoice {split}")
         if convert_to_wav:
-            headers = _convert(rows, os.path.join(save_folder, "wav"), split)
-        for row, (frames, rate) in zip(rows, headers):
-            row["duration"] = round(frames / rate, 5)
+            audio_infos([row["wav"] for row in rows], f"CommonVoice {split} clips")
+            _convert(rows, os.path.join(save_folder, "wav"), split)
+        add_durations(rows, f"CommonVoice {split}")
         write_csv(os.path.join(save_folder, split + ".csv"), COLUMNS, rows)
     write_options(save_folder, OPTIONS_FILE, options)
 

@@ -8,11 +8,12 @@ The pool is built once by a person with a speech synthesiser and committed, so u
 What it synthesises (deterministic for a given seed and synthesiser version):
 
 - English: 26 voices (espeak-ng accents x voice variants x base pitch, plus four flite voices) saying
-  SLURP-style spoken commands from a small grammar (about 200 words) that carries scenario / action / intent
+  SLURP-style spoken commands from a small grammar (about 170 words) that carries scenario / action / intent
   labels and bracketed entities. Every utterance is spoken in one of four styles (neutral, happy, sad, angry:
   speaking rate, pitch, pitch range and loudness), cycled per speaker so that style and speaker are independent.
-  Speakers 1-20 are training speakers, 21-23 dev and 24-26 test (disjoint, as in LibriSpeech); every word of a
-  dev or test sentence also occurs in training, and no dev or test sentence is a training sentence.
+  Speakers 1-20 are training speakers (the four flite voices among them), 21-23 dev and 24-26 test (all
+  espeak-ng; disjoint, as in LibriSpeech); every word of a dev or test sentence also occurs in training, and
+  no dev or test sentence is a training sentence.
 - Welsh (``cy``) and Basque (``eu``): 8 espeak-ng voices each, short sentences from a tiny grammar with
   CommonVoice-style casing and punctuation; speakers 1-6 train, 7 dev, 8 test.
 
@@ -34,10 +35,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import soundfile as sf
 
-SAMPLE_RATE = 16000
-PAD_SECONDS = 0.1
+from summarymixing.data.mini import PAD_SECONDS, POOL_FOLDER, SAMPLE_RATE
+
 OPUS_COMPRESSION_LEVEL = 0.95
-POOL_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mini_pool")
 POOL_COLUMNS = [
     "id", "language", "speaker", "gender", "voice", "style", "split", "text", "annotation",
     "scenario", "action", "intent", "reel", "start", "stop", "duration",
@@ -53,16 +53,16 @@ STYLES = {
 STYLE_NAMES = list(STYLES)
 
 # (synthesiser, voice, base pitch 0-99 for espeak-ng, gender)
-ENGLISH_VOICES = [
+ENGLISH_VOICES = [  # the flite voices sound unlike espeak-ng: they are all training voices
     ("espeak", "en-us+m1", 45, "m"), ("espeak", "en-gb+f2", 55, "f"), ("espeak", "en-gb-scotland+m3", 40, "m"),
-    ("espeak", "en-029+f3", 60, "f"), ("espeak", "en-gb-x-rp+m4", 50, "m"), ("espeak", "en-us-nyc+f4", 50, "f"),
+    ("espeak", "en-029+f3", 60, "f"), ("flite", "awb", 0, "m"), ("flite", "kal16", 0, "m"),
     ("espeak", "en-gb-x-gbclan+m5", 35, "m"), ("espeak", "en-us+f5", 65, "f"), ("espeak", "en-gb+m6", 55, "m"),
     ("espeak", "en-gb-x-gbcwmd+f1", 45, "f"), ("espeak", "en-us+croak", 50, "m"), ("espeak", "en-gb+klatt", 50, "m"),
     ("espeak", "en-us+m7", 60, "m"), ("espeak", "en-gb-scotland+f2", 45, "f"), ("espeak", "en-029+m2", 50, "m"),
     ("espeak", "en-us+klatt3", 55, "f"), ("flite", "slt", 0, "f"), ("flite", "rms", 0, "m"),
     ("espeak", "en-gb-x-rp+f4", 60, "f"), ("espeak", "en-us-nyc+m3", 40, "m"),
-    ("espeak", "en-gb+m2", 60, "m"), ("flite", "awb", 0, "m"), ("espeak", "en-us+f1", 50, "f"),
-    ("espeak", "en-gb-x-gbclan+f3", 55, "f"), ("flite", "kal16", 0, "m"), ("espeak", "en-029+m6", 45, "m"),
+    ("espeak", "en-gb+m2", 60, "m"), ("espeak", "en-gb-x-rp+m4", 50, "m"), ("espeak", "en-us+f1", 50, "f"),
+    ("espeak", "en-gb-x-gbclan+f3", 55, "f"), ("espeak", "en-us-nyc+f4", 50, "f"), ("espeak", "en-029+m6", 45, "m"),
 ]
 ENGLISH_SPLITS = ["train"] * 20 + ["dev"] * 3 + ["test"] * 3
 ENGLISH_UTTERANCES = {"train": 52, "dev": 40, "test": 40}
@@ -312,10 +312,13 @@ def _build_speaker(entry):
 def generate(pool_folder=POOL_FOLDER, seed=1234, workers=2):
     """Synthesises the whole pool into ``pool_folder`` (reels + ``pool.csv``).
 
+    Everything is written to a temporary folder first and moved in at the end (``pool.csv`` last), so that a
+    layout built meanwhile never mixes old metadata with new audio.
+
     Arguments
     ---------
     pool_folder : str
-        Output folder; existing reels there are overwritten.
+        Output folder; existing reels there are replaced.
     seed : int
         Seed of the sentence sampler.
     workers : int
@@ -328,15 +331,18 @@ def generate(pool_folder=POOL_FOLDER, seed=1234, workers=2):
     """
     os.makedirs(pool_folder, exist_ok=True)
     rows = []
-    with ThreadPoolExecutor(workers) as pool:
-        for speaker_rows, reel in pool.map(_build_speaker, _speaker_plan(seed)):
-            sf.write(os.path.join(pool_folder, speaker_rows[0]["reel"]), reel, SAMPLE_RATE,
-                     format="OGG", subtype="OPUS", compression_level=OPUS_COMPRESSION_LEVEL)
-            rows.extend(speaker_rows)
-    with open(os.path.join(pool_folder, "pool.csv"), "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=POOL_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(pool_folder))) as staging:
+        with ThreadPoolExecutor(workers) as pool:
+            for speaker_rows, reel in pool.map(_build_speaker, _speaker_plan(seed)):
+                sf.write(os.path.join(staging, speaker_rows[0]["reel"]), reel, SAMPLE_RATE,
+                         format="OGG", subtype="OPUS", compression_level=OPUS_COMPRESSION_LEVEL)
+                rows.extend(speaker_rows)
+        with open(os.path.join(staging, "pool.csv"), "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=POOL_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        for name in sorted(os.listdir(staging), key=lambda name: name == "pool.csv"):
+            os.replace(os.path.join(staging, name), os.path.join(pool_folder, name))
     return rows
 
 

@@ -21,7 +21,7 @@ import re
 
 from summarymixing.data.manifest import (
     DatasetError,
-    audio_infos,
+    add_durations,
     check_unique,
     options_unchanged,
     require_file,
@@ -145,12 +145,10 @@ def prepare_iemocap(data_folder, save_json_train, save_json_valid, save_json_tes
     options = {"data_folder": data_folder, "outputs": outputs, "split_ratio": list(split_ratio),
                "different_speakers": different_speakers, "test_spk_id": test_spk_id, "seed": seed}
     if options_unchanged(save_folder, OPTIONS_FILE, options, outputs):
-        logger.info("IEMOCAP manifests in %s are up to date; skipping preparation", save_folder)
         return
     require_folder(data_folder, "IEMOCAP data_folder")
     rows = _read_sessions(data_folder)
-    for row, (frames, rate) in zip(rows, audio_infos([row["wav"] for row in rows], "IEMOCAP")):
-        row["length"] = round(frames / rate, 5)
+    add_durations(rows, "IEMOCAP", key="length")
     for path, split_rows in zip(outputs, _split(rows, split_ratio, different_speakers, test_spk_id, seed)):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         _write_json(path, split_rows)

@@ -124,7 +124,6 @@ def prepare_librilight(data_folder, save_folder, subsets=["small"], min_duration
     options = {"data_folder": data_folder, "subsets": list(subsets), "min_duration": min_duration,
                "max_duration": max_duration}
     if options_unchanged(save_folder, OPTIONS_FILE, options, [subset + ".csv" for subset in subsets]):
-        logger.info("Libri-Light manifests in %s are up to date; skipping preparation", save_folder)
         return
     training_segments([], min_duration, max_duration)  # rejects bad bounds before any work
     require_folder(data_folder, "Libri-Light data_folder")

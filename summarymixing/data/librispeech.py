@@ -16,7 +16,7 @@ import re
 
 from summarymixing.data.manifest import (
     DatasetError,
-    audio_infos,
+    add_durations,
     check_unique,
     options_unchanged,
     require_file,
@@ -148,7 +148,6 @@ def prepare_librispeech(
     manifests = [split + ".csv" for split in splits] + ([merge_name] if merge_lst else [])
     manifests += ["lexicon.csv"] if create_lexicon else []
     if options_unchanged(save_folder, OPTIONS_FILE, options, manifests):
-        logger.info("LibriSpeech manifests in %s are up to date; skipping preparation", save_folder)
         return
     require_folder(data_folder, "LibriSpeech data_folder")
     os.makedirs(save_folder, exist_ok=True)
@@ -161,8 +160,7 @@ def prepare_librispeech(
             raise DatasetError(f"LibriSpeech split {split!r} has no transcribed utterances in {split_folder}")
         if select_n_sentences is not None:
             rows = rows[:select_n_sentences[index]]
-        for row, (frames, rate) in zip(rows, audio_infos([row["wav"] for row in rows], f"LibriSpeech {split}")):
-            row["duration"] = round(frames / rate, 5)
+        add_durations(rows, f"LibriSpeech {split}")
         write_csv(os.path.join(save_folder, split + ".csv"), COLUMNS, rows)
         prepared[split] = rows
     if merge_lst:

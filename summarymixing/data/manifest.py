@@ -78,7 +78,10 @@ def options_unchanged(save_folder, options_name, options, manifests):
         return False
     with open(path, encoding="utf-8") as handle:
         saved = json.load(handle)
-    return saved == json.loads(json.dumps(options))
+    if saved != json.loads(json.dumps(options)):
+        return False
+    logger.info("%s in %s are up to date (same options): skipping preparation", manifests, save_folder)
+    return True
 
 
 def write_options(save_folder, options_name, options):
@@ -130,6 +133,20 @@ def audio_infos(paths, description="reading audio headers", workers=None):
     with ThreadPoolExecutor(workers) as pool:
         return list(tqdm(pool.map(audio_info, paths), total=len(paths), desc=description,
                          disable=len(paths) < 100))
+
+
+def add_durations(rows, description, key="duration"):
+    """Sets ``row[key]`` (seconds) from the header of every ``row["wav"]``, read in parallel.
+
+    Returns
+    -------
+    list of (int, int)
+        ``(frames, sample_rate)`` per row.
+    """
+    headers = audio_infos([row["wav"] for row in rows], description)
+    for row, (frames, rate) in zip(rows, headers):
+        row[key] = round(frames / rate, 5)
+    return headers
 
 
 def check_unique(ids, where):

@@ -12,6 +12,23 @@ then the dataset's preparer reads it exactly as it would read the real corpus::
     prepare_librispeech(data_folder, "/tmp/mini/manifests", tr_splits=["train-clean-100"],
                         dev_splits=["dev-clean"], te_splits=["test-clean"])
 
+Every format with its preparer (``root = mini.layout(<format>, folder)``):
+
+=============== ==========================================================================================
+``librispeech``  ``librispeech.prepare_librispeech(root, save, ["train-clean-100"], ["dev-clean"], ["test-clean"])``
+``librilight``   ``librilight.prepare_librilight(root, save, ["small"], min_duration=2.0, max_duration=8.0)``
+``commonvoice``  ``commonvoice.prepare_common_voice(f"{root}/cy", save, language="cy")`` (or ``eu``)
+``slurp``        ``slurp.prepare_slurp(root, save)``
+``iemocap``      ``iemocap.prepare_iemocap(root, train_json, valid_json, test_json, different_speakers=True)``
+``voxceleb1``    ``voxceleb.prepare_voxceleb(root, save, f"{root}/meta/veri_test2.txt", seg_dur=1.0)``
+``voxpopuli``    ``voxpopuli.prepare_voxpopuli(f"{root}/transcribed_data/en", save)``
+=============== ==========================================================================================
+
+The pool: 26 English voices (20 train, 3 dev, 3 test speakers; about 1040 / 120 / 120 spoken commands of about
+1.8 s, four speaking styles each), and 8 Welsh and 8 Basque voices (90 / 15 / 15 sentences each); see
+:mod:`summarymixing.data.generate_mini` and ``pool.csv`` (``id, language, speaker, gender, voice, style, split,
+text, annotation, scenario, action, intent, reel, start, stop, duration``).
+
 A layout takes seconds and is cached: the dataset folder holds ``.mini_layout.json`` (layout version and pool
 hash, plus ``ids``: dataset utterance id -> pool id, for tests), and a second call returns at once. Layouts are
 built in a temporary sibling folder and moved into place, so an interrupted call leaves nothing half-built.
@@ -117,7 +134,8 @@ def decoded_pool(cache_folder):
     path = os.path.join(cache_folder, f".mini_pool_{_pool_hash()[:12]}.npy")
     if not os.path.isfile(path):
         os.makedirs(cache_folder, exist_ok=True)
-        samples = np.lib.format.open_memmap(path + ".partial", mode="w+", dtype="int16", shape=(total,))
+        partial = f"{path}.partial-{os.getpid()}"
+        samples = np.lib.format.open_memmap(partial, mode="w+", dtype="int16", shape=(total,))
 
         def decode(reel):
             audio, _ = sf.read(os.path.join(POOL_FOLDER, reel), dtype="int16")
@@ -127,7 +145,7 @@ def decoded_pool(cache_folder):
             list(pool.map(decode, offsets))
         samples.flush()
         del samples
-        os.replace(path + ".partial", path)
+        os.replace(partial, path)
     return np.load(path, mmap_mode="r"), offsets
 
 
@@ -484,7 +502,7 @@ def layout(dataset, folder):
     stamp = {"format": dataset, "layout_version": LAYOUT_VERSION, "pool": _pool_hash()}
     if layout_ids(root, stamp) is not None:
         return root
-    partial = root + ".partial"
+    partial = f"{root}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     os.makedirs(partial)
     with ThreadPoolExecutor(4) as executor:
@@ -493,8 +511,10 @@ def layout(dataset, folder):
         builder.finish()
     with open(os.path.join(partial, MARKER), "w", encoding="utf-8") as handle:
         json.dump({**stamp, "ids": ids}, handle)
-    shutil.rmtree(root, ignore_errors=True)
-    os.replace(partial, root)
+    if layout_ids(root, stamp) is None:  # else another process finished the same layout first
+        shutil.rmtree(root, ignore_errors=True)
+        os.replace(partial, root)
+    shutil.rmtree(partial, ignore_errors=True)
     return root
 
 

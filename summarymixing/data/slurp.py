@@ -17,7 +17,7 @@ import os
 
 from summarymixing.data.manifest import (
     DatasetError,
-    audio_infos,
+    add_durations,
     check_unique,
     options_unchanged,
     require_file,
@@ -111,7 +111,6 @@ def prepare_slurp(data_folder, save_folder, splits=SPLITS, skip_prep=False):
     options = {"data_folder": data_folder, "splits": list(splits)}
     manifests = [f"{split}-type=direct.csv" for split in splits]
     if options_unchanged(save_folder, OPTIONS_FILE, options, manifests):
-        logger.info("SLURP manifests in %s are up to date; skipping preparation", save_folder)
         return
     require_folder(data_folder, "SLURP data_folder")
     os.makedirs(save_folder, exist_ok=True)
@@ -122,7 +121,6 @@ def prepare_slurp(data_folder, save_folder, splits=SPLITS, skip_prep=False):
         audio_folder = os.path.join(data_folder, "slurp_synth" if split == "train_synthetic" else "slurp_real")
         require_folder(audio_folder, f"SLURP audio folder of {split!r}")
         rows = _read_jsonl(jsonl_path, audio_folder)
-        for row, (frames, rate) in zip(rows, audio_infos([row["wav"] for row in rows], f"SLURP {split}")):
-            row["duration"] = round(frames / rate, 5)
+        add_durations(rows, f"SLURP {split}")
         write_csv(os.path.join(save_folder, manifest), COLUMNS, rows)
     write_options(save_folder, OPTIONS_FILE, options)

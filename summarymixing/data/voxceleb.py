@@ -25,8 +25,8 @@ from tqdm import tqdm
 
 from summarymixing.data.manifest import (
     DatasetError,
+    add_durations,
     audio_info,
-    audio_infos,
     check_unique,
     options_unchanged,
     require_file,
@@ -89,8 +89,8 @@ def _chunks(wav, utterance, seg_dur, amp_th):
 
 
 def _whole(rows, description):
-    for row, (frames, rate) in zip(rows, audio_infos([row["wav"] for row in rows], description)):
-        row.update(duration=round(frames / rate, 5), start=0, stop=frames)
+    for row, (frames, _) in zip(rows, add_durations(rows, description)):
+        row.update(start=0, stop=frames)
     return rows
 
 
@@ -146,7 +146,6 @@ def prepare_voxceleb(data_folder, save_folder, verification_pairs_file, splits=[
     manifests = [name for split in splits for name in (["enrol.csv", "test.csv"] if split == "test" else
                                                        [split + ".csv"])]
     if options_unchanged(save_folder, OPTIONS_FILE, options, manifests):
-        logger.info("VoxCeleb manifests in %s are up to date; skipping preparation", save_folder)
         return
     wav_folder = os.path.join(data_folder, "wav")
     require_folder(wav_folder, "VoxCeleb wav folder")

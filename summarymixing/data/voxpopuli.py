@@ -18,7 +18,7 @@ import re
 
 from summarymixing.data.manifest import (
     DatasetError,
-    audio_infos,
+    add_durations,
     check_unique,
     options_unchanged,
     require_file,
@@ -99,7 +99,6 @@ def prepare_voxpopuli(data_folder, save_folder, train_tsv_file=None, dev_tsv_fil
     options = {"data_folder": data_folder, "tsv_files": tsv_files, "language": language,
                "remove_if_longer_than": remove_if_longer_than}
     if options_unchanged(save_folder, OPTIONS_FILE, options, [split + ".csv" for split in tsv_files]):
-        logger.info("VoxPopuli manifests in %s are up to date; skipping preparation", save_folder)
         return
     require_folder(data_folder, "VoxPopuli data_folder")
     for split, tsv_path in tsv_files.items():
@@ -108,8 +107,7 @@ def prepare_voxpopuli(data_folder, save_folder, train_tsv_file=None, dev_tsv_fil
     os.makedirs(save_folder, exist_ok=True)
     for split, tsv_path in tsv_files.items():
         rows = _read_tsv(tsv_path, data_folder)
-        for row, (frames, rate) in zip(rows, audio_infos([row["wav"] for row in rows], f"VoxPopuli {split}")):
-            row["duration"] = round(frames / rate, 5)
+        add_durations(rows, f"VoxPopuli {split}")
         kept = [row for row in rows if row["duration"] < remove_if_longer_than]
         if len(kept) < len(rows):
             logger.info("VoxPopuli %s: left out %d segments of %s s or more", split, len(rows) - len(kept),
