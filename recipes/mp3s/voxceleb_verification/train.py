@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""MP3S probe: VoxCeleb1 speaker verification on a frozen wav2vec 2.0 encoder.
+
+The frozen encoder's hidden layers are summed with learned softmax weights and fed to a speaker
+embedding head (ECAPA-TDNN or x-vector, chosen by the hparams file) trained as a speaker classifier
+with an additive-angular-margin softmax on the training speakers' chunks. The verification speakers
+(those of the trial list) are unseen in training: each trial is scored by the cosine similarity of the
+two utterances' embeddings, and the EER and minDCF (``speechbrain.utils.metric_stats``) are reported,
+with the speaker-classification accuracy on the held-out chunks.
+
+To run (full scale; add torchrun for DDP):
+    python recipes/mp3s/voxceleb_verification/train.py hparams/mp3s/voxceleb_verification/ecapa.yaml \
+        --ssl_folder results/wav2vec2/summarymixing --data_folder /path/to/VoxCeleb1 \
+        --verification_file /path/to/VoxCeleb1/meta/veri_test2.txt
+
+On the bundled mini corpus (laid out in VoxCeleb1's format, prepared by the real preparation):
+    python recipes/mp3s/voxceleb_verification/train.py hparams/mp3s/voxceleb_verification/mini.yaml \
+        --ssl_folder results/wav2vec2/mini/1986
+
+An interrupted run resumes from its last checkpoint when started again with the same output folder.
+
+Authors
+ * SummaryMixing contributors 2026
+"""
+
+import os
+import sys
+
+import speechbrain as sb
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.distributed import if_main_process, run_on_main
+from tqdm import tqdm
+
+from summarymixing.data import mini
+from summarymixing.data.voxceleb import prepare_voxceleb
+from summarymixing.probes import (
+    ClassificationProbeBrain,
+    cosine_scores,
+    read_trials,
+    verification_metrics,
+    write_results,
+)
+from summarymixing.probes.data import add_audio, add_labels, load_manifest
+
+
+class VoxCelebProbe(ClassificationProbeBrain):
+    """Speaker-classification probe that also embeds utterances for verification."""
+
+    def embeddings(self, dataset, loader_kwargs):
+        """Returns ``{utterance id: embedding}`` for every utterance of ``dataset`` (eval mode)."""
+        loader = sb.dataio.dataloader.make_dataloader(dataset, **loader_kwargs)
+        self.modules.eval()
+        embeddings = {}
+        with torch.no_grad():
+            for batch in tqdm(loader, disable=self.noprogressbar, desc="embeddings"):
+                batch = batch.to(self.device)
+                wavs, wav_lens = batch.sig
+                embeddings.update(zip(batch.id, self.embed(wavs, wav_lens).squeeze(1).cpu()))
+        return embeddings
+
+
+def dataio_prepare(hparams, trials):
+    """Creates the training-speaker datasets (with labels) and the dataset of the trials' utterances."""
+    datasets = {
+        name: load_manifest(hparams[f"{name}_csv"], hparams["sorting"], hparams["select_n"])
+        for name in ("train", "valid")
+    }
+    trial_utterances = {utterance for _, *pair in trials for utterance in pair}
+    datasets["trials"] = sb.dataio.dataset.DynamicItemDataset(
+        {
+            uid: {key: value for key, value in row.items() if key != "id"}
+            for name in ("enrol", "test")
+            for uid, row in load_manifest(hparams[f"{name}_csv"]).data.items()
+            if uid in trial_utterances
+        }
+    )
+    add_audio(list(datasets.values()), segments=True)
+    add_labels(
+        [datasets["train"], datasets["valid"]],
+        "spk_id",
+        os.path.join(hparams["save_folder"], "label_encoder.txt"),
+        hparams["output_neurons"],
+    )
+    sb.dataio.dataset.set_output_keys([datasets["train"], datasets["valid"]], ["id", "sig", "label_encoded"])
+    sb.dataio.dataset.set_output_keys([datasets["trials"]], ["id", "sig"])
+    return datasets
+
+
+def main(argv):
+    """Prepares the data, trains the probe, scores the trials and writes ``results.json``."""
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    sb.utils.distributed.ddp_init_group(run_opts)
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    if "mini_corpus" in hparams:  # the bundled corpus, laid out in VoxCeleb1's format
+        run_on_main(mini.layout, args=[hparams["mini_corpus"], hparams["mini_folder"]])
+    run_on_main(
+        prepare_voxceleb,
+        kwargs={
+            "data_folder": hparams["data_folder"],
+            "save_folder": hparams["save_folder"],
+            "verification_pairs_file": hparams["verification_file"],
+            "split_ratio": hparams["split_ratio"],
+            "seg_dur": hparams["sentence_len"],
+        },
+    )
+    trials = read_trials(hparams["verification_file"])[: hparams["select_n_trials"]]
+    datasets = dataio_prepare(hparams, trials)
+    probe = VoxCelebProbe(
+        modules=hparams["modules"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    probe.fit(
+        probe.hparams.epoch_counter,
+        datasets["train"],
+        datasets["valid"],
+        train_loader_kwargs=hparams["train_dataloader_opts"],
+        valid_loader_kwargs=hparams["valid_dataloader_opts"],
+    )
+    # Loads the best checkpoint and reports speaker-classification accuracy on the held-out chunks.
+    probe.evaluate(
+        datasets["valid"], min_key="error_rate", test_loader_kwargs=hparams["valid_dataloader_opts"]
+    )
+    metrics = {"speaker accuracy": probe.test_stats["accuracy"]}
+    if if_main_process():
+        embeddings = probe.embeddings(datasets["trials"], hparams["test_dataloader_opts"])
+        positive, negative = cosine_scores(trials, embeddings)
+        metrics.update(verification_metrics(positive, negative))
+        probe.hparams.train_logger.log_stats(stats_meta={"verification": "cosine"}, test_stats=metrics)
+        write_results(
+            hparams["output_folder"],
+            task="voxceleb_verification",
+            head=hparams["head_name"],
+            metrics=metrics,
+            reported=["EER"],
+            layer_weights=probe.layer_weights(),
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
