@@ -157,3 +157,10 @@ def test_layout_rejects_unknown_formats_and_rebuilds_stale_layouts(tmp_path):
     (tmp_path / "LibriSpeech" / "SPEAKERS.TXT").unlink()
     root = mini.layout("librispeech", tmp_path)
     assert os.path.isfile(os.path.join(root, "SPEAKERS.TXT")) and mini.layout_ids(root) is not None
+
+
+def test_lexicon_needs_the_openslr_file(librispeech, tmp_path):
+    root, _ = librispeech
+    with pytest.raises(DatasetError, match="create_lexicon needs the OpenSLR 11 lexicon: .*librispeech-lexicon.txt"):
+        prepare_librispeech(root, tmp_path, dev_splits=["dev-clean"], create_lexicon=True)
+    assert not os.path.exists(tmp_path / "dev-clean.csv")

@@ -150,6 +150,8 @@ def prepare_librispeech(
     if options_unchanged(save_folder, OPTIONS_FILE, options, manifests):
         return
     require_folder(data_folder, "LibriSpeech data_folder")
+    if create_lexicon:
+        require_file(os.path.join(data_folder, LEXICON_FILE), "create_lexicon needs the OpenSLR 11 lexicon")
     os.makedirs(save_folder, exist_ok=True)
     prepared = {}
     for index, split in enumerate(splits):

@@ -32,6 +32,8 @@ text, annotation, scenario, action, intent, reel, start, stop, duration``).
 A layout takes seconds and is cached: the dataset folder holds ``.mini_layout.json`` (layout version and pool
 hash, plus ``ids``: dataset utterance id -> pool id, for tests), and a second call returns at once. Layouts are
 built in a temporary sibling folder and moved into place, so an interrupted call leaves nothing half-built.
+The parent folder also keeps ``.mini_pool_<hash>.npy`` (about 90 MB, the pool decoded once) so that further
+layouts there only write files; it may be deleted at any time.
 
 Formats (``mini.FORMATS``) and what they hold:
 
