@@ -24,7 +24,8 @@ recipes' CNN front end; no decoder; dropout 0), batch 1, one thread by default:
 
 Models: ``small`` is 4 layers, d_model 256, d_ffn 1024, 4 heads; ``large`` is the transducer paper's 12 layers,
 d_model 512, d_ffn 2048 with 4 heads for SummaryMixing (its recipe) and 8 for RelPosMHAXL (SpeechBrain's recipe).
-SummaryMixing uses the paper's default mode (local and summary branches of one d_model hidden layer, LayerNorm).
+SummaryMixing uses the ASR paper's mode by default (local and summary branches of one d_model hidden layer,
+LayerNorm); ``--mode SummaryMixing-fast`` gives the streaming transducer paper's.
 
 Authors
 -------
@@ -66,10 +67,12 @@ TARGETS = (
 )
 
 
-def make_model(size, attention_type):
-    """A Conformer ``TransformerASR`` encoder of the given size and mixer."""
+def make_model(size, attention_type, mode="SummaryMixing"):
+    """A Conformer ``TransformerASR`` encoder of the given size and mixer (``mode``: SummaryMixing's)."""
     config = dict(MODELS[size])
     heads = config.pop("heads")[attention_type]
+    if attention_type == "SummaryMixing":
+        config["mode"] = mode
     torch.manual_seed(0)
     return TransformerASR(
         tgt_vocab=10, input_size=INPUT_SIZE, nhead=heads, num_decoder_layers=0, dropout=0.0,
@@ -77,21 +80,21 @@ def make_model(size, attention_type):
     )  # fmt: skip
 
 
-def training_variants(size):
+def training_variants(size, mode):
     """Name -> (model, dynamic chunk configuration) for the training-step table."""
     variants = {}
     for attention_type in ("SummaryMixing", "RelPosMHAXL"):
-        model = make_model(size, attention_type).train()
+        model = make_model(size, attention_type, mode).train()
         variants[attention_type] = (model, None)
         variants[f"{attention_type}+DCT"] = (model, TRAINING_CHUNKS)
     return variants
 
 
-def measure_training(size, seconds, rounds, clock, max_bytes, budget_s):
+def measure_training(size, mode, seconds, rounds, clock, max_bytes, budget_s):
     """Times (s) and peak memories (bytes) per variant and length; None where a variant was skipped because its
     memory, extrapolated from the previous length (quadratically for RelPosMHAXL, linearly otherwise), exceeds
     ``max_bytes``."""
-    variants = training_variants(size)
+    variants = training_variants(size, mode)
     results = {name: {"time": [], "memory": []} for name in variants}
     for length_s in seconds:
         frames = round(length_s / FRAME_SECONDS)
@@ -184,9 +187,9 @@ def time_stream(model, config, positions_s, stop_s, clock):
     }
 
 
-def measure_streaming(size, positions_s, clock):
+def measure_streaming(size, mode, positions_s, clock):
     """Per-chunk times of SummaryMixing (unlimited left context) and RelPosMHAXL (32 chunks of left context)."""
-    sm = make_model(size, "SummaryMixing").eval()
+    sm = make_model(size, "SummaryMixing", mode).eval()
     mhsa = make_model(size, "RelPosMHAXL").eval()
     end = max(positions_s.values())
     sm_times = time_stream(sm, DynChunkTrainConfig(STREAM_CHUNK, None), positions_s, end, clock)
@@ -244,6 +247,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--max-gb", type=float, default=8.0,
                         help="skip a variant where its extrapolated peak memory exceeds this (default 8)")
+    parser.add_argument("--mode", default="SummaryMixing", help="SummaryMixing mode (default SummaryMixing)")
     parser.add_argument("--no-streaming", action="store_true", help="skip the streaming table")
     args = parser.parse_args(argv)
     sizes = args.sizes or (["small"] if args.quick else ["small", "large"])
@@ -252,15 +256,16 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     clock = time.process_time if args.threads == 1 else time.perf_counter
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), clock: {clock.__name__}, "
+    print(f"SummaryMixing mode {args.mode}; torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
+          f"clock: {clock.__name__}, "
           f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     training, streaming = {}, {}
     for size in sizes:
         rounds = args.rounds or (1 if args.quick else ROUNDS[size])
-        results = measure_training(size, seconds, rounds, clock, args.max_gb * 2**30, budget_s=120)
+        results = measure_training(size, args.mode, seconds, rounds, clock, args.max_gb * 2**30, budget_s=120)
         training[size] = print_training(size, seconds, results)
         if not args.no_streaming:
-            sm_times, mhsa_times, mhsa_stop = measure_streaming(size, positions, clock)
+            sm_times, mhsa_times, mhsa_stop = measure_streaming(size, args.mode, positions, clock)
             streaming[size] = print_streaming(size, positions, sm_times, mhsa_times, mhsa_stop)
     print_targets(training, streaming)
     print(f"\nload average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
