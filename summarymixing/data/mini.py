@@ -81,7 +81,7 @@ import numpy as np
 import soundfile as sf
 
 POOL_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mini_pool")
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 MARKER = ".mini_layout.json"
 SAMPLE_RATE = 16000
 COMMONVOICE_SAMPLE_RATE = 48000  # CommonVoice clips are 48 kHz MP3
@@ -207,7 +207,7 @@ def _librispeech_names(row):
 
 def _layout_librispeech(builder):
     split_names = {"train": "train-clean-100", "dev": "dev-clean", "test": "test-clean"}
-    transcripts, ids, speakers = defaultdict(list), {}, {}
+    transcripts, ids, speakers, minutes = defaultdict(list), {}, {}, defaultdict(float)
     for row, samples in builder.cut(pool_rows("en")):
         speaker, chapter = _librispeech_names(row)
         utterance = f"{speaker}-{chapter}-{int(row['id'].rsplit('_', 1)[1]):04d}"
@@ -217,10 +217,11 @@ def _layout_librispeech(builder):
             f"{utterance} {row['text'].upper()}\n")
         ids[utterance] = row["id"]
         speakers[speaker] = (row["gender"].upper(), split_names[row["split"]], row["voice"])
+        minutes[speaker] += row["duration"] / 60
     for path, lines in transcripts.items():
         builder.text(path, "".join(sorted(lines)))
     builder.text("SPEAKERS.TXT", ";ID  |SEX| SUBSET           |MINUTES| NAME\n" + "".join(
-        f"{speaker:<5}| {sex} | {subset:<17}| {0:5.2f} | {voice}\n"
+        f"{speaker:<5}| {sex} | {subset:<17}| {minutes[speaker]:5.2f} | {voice}\n"
         for speaker, (sex, subset, voice) in sorted(speakers.items())))
     return ids
 
@@ -275,8 +276,9 @@ def _layout_commonvoice(builder):
             record = {
                 "client_id": _client_id(row["speaker"]), "path": clip,
                 "sentence_id": hashlib.sha256(row["text"].encode()).hexdigest(), "sentence": row["text"],
-                "sentence_domain": "", "up_votes": 2, "down_votes": 0, "age": "", "gender": {"m": "male", "f": "female"}[
-                    row["gender"]], "accents": "", "variant": "", "locale": language, "segment": "",
+                "sentence_domain": "", "up_votes": 2, "down_votes": 0, "age": "",
+                "gender": {"m": "male_masculine", "f": "female_feminine"}[row["gender"]],  # CommonVoice 17 values
+                "accents": "", "variant": "", "locale": language, "segment": "",
             }
             tables[row["split"]].append(record)
             tables["validated"].append(record)
