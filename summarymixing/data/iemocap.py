@@ -14,7 +14,6 @@ Speakers are numbered 1-10 as Session1 F, Session1 M, Session2 F, ... With ``dif
 """
 
 import json
-import logging
 import os
 import random
 import re
@@ -29,7 +28,6 @@ from summarymixing.data.manifest import (
     write_options,
 )
 
-logger = logging.getLogger(__name__)
 OPTIONS_FILE = "opt_iemocap_prepare.json"
 EMOTIONS = {"neu": "neu", "hap": "hap", "exc": "hap", "sad": "sad", "ang": "ang"}
 TURN = re.compile(r"^\[(\d+(?:\.\d+)?) - (\d+(?:\.\d+)?)\]\t(\S+)\t(\w+)\t\[")

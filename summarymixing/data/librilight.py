@@ -13,7 +13,6 @@ Libri-Light holds ``<subset>/<speaker>/<book>/<file>.flac`` with a ``<file>.json
 """
 
 import json
-import logging
 import os
 
 from summarymixing.data.manifest import (
@@ -27,7 +26,6 @@ from summarymixing.data.manifest import (
     write_options,
 )
 
-logger = logging.getLogger(__name__)
 OPTIONS_FILE = "opt_librilight_prepare.json"
 COLUMNS = ["ID", "duration", "wav", "start", "stop", "spk_id"]
 

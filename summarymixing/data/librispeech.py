@@ -10,7 +10,6 @@ Reads ``<data_folder>/<split>/<speaker>/<chapter>/`` (``*.flac`` + ``<speaker>-<
                         merge_lst=["train-clean-100"], merge_name="train.csv")
 """
 
-import logging
 import os
 import re
 
@@ -25,7 +24,6 @@ from summarymixing.data.manifest import (
     write_options,
 )
 
-logger = logging.getLogger(__name__)
 OPTIONS_FILE = "opt_librispeech_prepare.json"
 COLUMNS = ["ID", "duration", "wav", "spk_id", "wrd"]
 LEXICON_FILE = "librispeech-lexicon.txt"

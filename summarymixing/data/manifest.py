@@ -175,7 +175,7 @@ def write_csv(path, columns, rows):
         Final CSV path.
     columns : list of str
         Header; the first column is ``ID``.
-    rows : iterable of dict
+    rows : list of dict
         One dict per row with (at least) the ``columns`` keys.
 
     Example
@@ -191,7 +191,8 @@ def write_csv(path, columns, rows):
         writer.writeheader()
         writer.writerows(rows)
     os.replace(temporary, path)
-    logger.info("wrote %s", path)
+    hours = sum(float(row.get("duration") or 0) for row in rows) / 3600
+    logger.info("wrote %s: %d rows, %.2f h", path, len(rows), hours)
 
 
 def read_csv(path):

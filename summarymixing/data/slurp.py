@@ -12,7 +12,6 @@ becomes one row of ``<save_folder>/<split>-type=direct.csv`` with SpeechBrain's 
 """
 
 import json
-import logging
 import os
 
 from summarymixing.data.manifest import (
@@ -26,7 +25,6 @@ from summarymixing.data.manifest import (
     write_options,
 )
 
-logger = logging.getLogger(__name__)
 OPTIONS_FILE = "opt_slurp_prepare.json"
 COLUMNS = ["ID", "duration", "wav", "wav_format", "wav_opts", "semantics", "transcript", "scenario", "action",
            "intent"]

@@ -14,7 +14,6 @@ Chunk ids are ``<speaker>--<video>--<utterance>_<start>_<stop>`` (seconds); enro
 without ``.wav``, as the trial list names them.
 """
 
-import logging
 import os
 import random
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +34,6 @@ from summarymixing.data.manifest import (
     write_options,
 )
 
-logger = logging.getLogger(__name__)
 OPTIONS_FILE = "opt_voxceleb_prepare.json"
 COLUMNS = ["ID", "duration", "wav", "start", "stop", "spk_id"]
 
