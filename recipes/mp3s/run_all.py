@@ -20,6 +20,10 @@ Full scale, SummaryMixing and MHSA encoders side by side (4 GPUs per probe):
 On the bundled mini corpus (one head per task, hparams/mp3s/<task>/mini.yaml):
     python recipes/mp3s/run_all.py results/wav2vec2/mini --output results/mp3s_mini --mini
 
+A smoke test of the whole benchmark (a few utterances per split, two epochs per probe):
+    python recipes/mp3s/run_all.py results/wav2vec2/mini --output /tmp/mp3s --mini --quick 8 \
+        -- --number_of_epochs=2
+
 Arguments after ``--`` go to every recipe (e.g. ``--number_of_epochs=2``).
 
 Authors
@@ -37,15 +41,16 @@ from summarymixing.probes import format_layer_weights, read_results, results_tab
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# (probe name, recipe folder, full-scale hparams files by head, extra recipe arguments), in the
-# column order of the MP3S benchmark table.
+# (probe name, recipe folder, full-scale hparams files by head, extra recipe arguments, extra
+# arguments of a --quick run), in the column order of the MP3S benchmark table.
 PROBES = [
-    ("librispeech_asr", "librispeech_asr", ["bilstm", "contextnet"], []),
-    ("commonvoice_cy", "commonvoice_asr", ["bilstm", "linear"], ["--language=cy"]),
-    ("commonvoice_eu", "commonvoice_asr", ["bilstm", "linear"], ["--language=eu"]),
-    ("voxceleb_verification", "voxceleb_verification", ["xvector", "ecapa"], []),
-    ("iemocap_emotion", "iemocap_emotion", ["linear", "ecapa"], []),
-    ("slurp_intent", "slurp_intent", ["linear", "bilstm"], []),
+    ("librispeech_asr", "librispeech_asr", ["bilstm", "contextnet"], [], []),
+    ("commonvoice_cy", "commonvoice_asr", ["bilstm", "linear"], ["--language=cy"], []),
+    ("commonvoice_eu", "commonvoice_asr", ["bilstm", "linear"], ["--language=eu"], []),
+    ("voxceleb_verification", "voxceleb_verification", ["xvector", "ecapa"], [],
+     ["--select_n_trials={quick}"]),
+    ("iemocap_emotion", "iemocap_emotion", ["linear", "ecapa"], [], ["--test_speakers=[1]"]),
+    ("slurp_intent", "slurp_intent", ["linear", "bilstm"], [], []),
 ]
 
 
@@ -64,10 +69,15 @@ def parse_args(argv):
                         help="data folder of a probe (full scale); repeat per probe")
     parser.add_argument("--launcher", default=sys.executable,
                         help="command that runs a recipe, e.g. 'torchrun --nproc_per_node=4'")
+    parser.add_argument("--mini_folder", help="where the mini corpus is laid out (default OUTPUT/mini_data)")
+    parser.add_argument("--quick", type=int, metavar="N",
+                        help="smoke test: only the N shortest utterances of each split, the first N "
+                             "verification trials and the first IEMOCAP fold")
     args = parser.parse_args(argv)
     args.extra = extra
     args.encoders = dict(_named_encoder(spec) for spec in args.encoders)
     args.data = dict(_key_value(spec, "--data") for spec in args.data)
+    args.mini_folder = args.mini_folder or os.path.join(args.output, "mini_data")
     known = [name for name, *_ in PROBES]
     args.tasks = args.tasks.split(",") if args.tasks else known
     unknown = sorted(set(args.tasks) - set(known)) + sorted(set(args.data) - set(known))
@@ -95,7 +105,7 @@ def probe_runs(args):
     """Lists the (probe, head, command, output folder) runs for every encoder, in table order."""
     runs = []
     for encoder, ssl_folder in args.encoders.items():
-        for probe, recipe, heads, recipe_args in PROBES:
+        for probe, recipe, heads, recipe_args, quick_args in PROBES:
             if probe not in args.tasks:
                 continue
             for head in ["mini"] if args.mini else heads:
@@ -107,8 +117,12 @@ def probe_runs(args):
                     f"--output_folder={output_folder}",
                     *recipe_args,
                 ]
+                if args.quick:
+                    command += [f"--select_n={args.quick}"] + [
+                        arg.format(quick=args.quick) for arg in quick_args
+                    ]
                 if args.mini:  # every probe and encoder shares one layout of the mini corpus
-                    command.append(f"--mini_folder={os.path.join(args.output, 'mini_data')}")
+                    command.append(f"--mini_folder={args.mini_folder}")
                 elif probe in args.data:
                     command.append(f"--data_folder={args.data[probe]}")
                 else:

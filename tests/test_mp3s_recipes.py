@@ -1,0 +1,126 @@
+"""End-to-end tests of the MP3S probing recipes and the benchmark runner on the bundled mini corpus.
+
+One tiny pre-trained encoder run folder is written once for the module; the runner then runs every
+task's mini recipe (real dataset layout and preparation, two epochs, a few utterances per split) in a
+subprocess, exactly as a user would, and the tests check each probe's metric, layer weights and
+checkpoints, the combined table, and that a second runner call resumes instead of re-running.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.checkpoints import Checkpointer
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNNER = os.path.join(REPO, "recipes", "mp3s", "run_all.py")
+NUM_HIDDEN = 3  # the tiny encoder's input + 2 layers
+
+TINY_RUN_YAML = """
+frontend: !new:summarymixing.wav2vec2.MelCNNFrontEnd
+    channels: [16, 16]
+context_encoder: !new:summarymixing.wav2vec2.ContextEncoder
+    input_size: 16
+    d_model: 16
+    encoder: !new:speechbrain.lobes.models.transformer.Conformer.ConformerEncoder
+        num_layers: 2
+        d_model: 16
+        d_ffn: 32
+        nhead: 2
+        kernel_size: 7
+        attention_type: regularMHA
+        output_hidden_states: True
+"""
+
+# probe -> (metric reported in the table, lowest possible value, highest possible value)
+MINI_METRICS = {
+    "librispeech_asr": ("WER test-clean", 0.0, None),
+    "commonvoice_cy": ("WER", 0.0, None),
+    "commonvoice_eu": ("WER", 0.0, None),
+    "voxceleb_verification": ("EER", 0.0, 100.0),
+    "iemocap_emotion": ("accuracy", 0.0, 100.0),
+    "slurp_intent": ("accuracy", 0.0, 100.0),
+}
+# probe -> the head of its mini.yaml
+MINI_HEADS = {"librispeech_asr": "bilstm", "commonvoice_cy": "bilstm", "commonvoice_eu": "bilstm",
+              "voxceleb_verification": "ecapa", "iemocap_emotion": "ecapa", "slurp_intent": "bilstm"}
+
+
+@pytest.fixture(scope="module")
+def tiny_ssl_run(tmp_path_factory):
+    """A wav2vec 2.0 run folder (``hyperparams.yaml`` + ``save/CKPT+*``) of a tiny randomly initialised model."""
+    folder = tmp_path_factory.mktemp("tiny_w2v2")
+    (folder / "hyperparams.yaml").write_text(TINY_RUN_YAML)
+    modules = load_hyperpyyaml(TINY_RUN_YAML)
+    Checkpointer(folder / "save", recoverables=modules).save_checkpoint()
+    return folder
+
+
+def _run_benchmark(ssl_folder, output, mini_folder):
+    command = [sys.executable, RUNNER, f"tiny={ssl_folder}", "--output", str(output), "--mini",
+               "--quick", "8", "--mini_folder", str(mini_folder), "--", "--number_of_epochs=2",
+               "--noprogressbar"]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def mini_benchmark(tiny_ssl_run, tmp_path_factory):
+    """Runs every mini probe once through the runner; returns the output folder and the runner's stdout."""
+    ckpt_before = {path: path.read_bytes() for path in tiny_ssl_run.rglob("*.ckpt")}
+    output = tmp_path_factory.mktemp("mp3s")
+    mini_folder = tmp_path_factory.getbasetemp() / "mini"  # shared with the data tests' layouts
+    completed = _run_benchmark(tiny_ssl_run, output, mini_folder)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-5000:]
+    assert {path: path.read_bytes() for path in tiny_ssl_run.rglob("*.ckpt")} == ckpt_before
+    return output, completed.stdout
+
+
+@pytest.mark.parametrize("probe", sorted(MINI_METRICS))
+def test_mini_probe_trains_and_reports_its_metric(mini_benchmark, probe):
+    output, _ = mini_benchmark
+    folder = output / "tiny" / probe / "mini"
+    results = json.loads((folder / "results.json").read_text())
+    metric, low, high = MINI_METRICS[probe]
+    assert results["task"] == probe and results["reported"] == [metric]
+    value = results["metrics"][metric]
+    assert value >= low and (high is None or value <= high), results
+    weights = results["layer_weights"]
+    assert len(weights) == NUM_HIDDEN and sum(weights) == pytest.approx(1.0, abs=1e-5)
+    logs = sorted(folder.rglob("train_log.txt"))
+    assert logs and all("epoch: 2," in log.read_text() for log in logs)
+    checkpoints = sorted(folder.rglob("CKPT+*"))
+    assert checkpoints, "no checkpoint saved"
+    for checkpoint in checkpoints:
+        saved = torch.load(checkpoint / "weighted_sum.ckpt")
+        assert saved["weights"].shape == (NUM_HIDDEN,)
+        assert not (checkpoint / "ssl_encoder.ckpt").exists()  # the frozen encoder is not re-saved
+
+
+def test_runner_writes_the_combined_table_and_resumes(mini_benchmark, tiny_ssl_run, tmp_path_factory):
+    output, stdout = mini_benchmark
+    table = (output / "results.md").read_text()
+    header = table.splitlines()[2]
+    for probe in MINI_METRICS:
+        assert f"| {probe} {MINI_HEADS[probe]}: " in header
+    row = next(line for line in table.splitlines() if line.startswith("| tiny |"))
+    assert len(row.split("|")) == len(header.split("|")) and " - " not in row
+    assert "## Layer weights: tiny" in table and (output / "layer_weights_tiny.png").is_file()
+    assert set(json.loads((output / "results.json").read_text())["tiny"][0]) >= {"task", "metrics"}
+    assert stdout.count("[mp3s] tiny / ") == len(MINI_METRICS)
+    again = _run_benchmark(tiny_ssl_run, output, tmp_path_factory.getbasetemp() / "mini")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "[mp3s] tiny / " not in again.stdout  # every probe had finished: nothing re-runs
+    assert (output / "results.md").read_text() == table
+
+
+def test_runner_rejects_unknown_probes_and_missing_data(tiny_ssl_run, tmp_path):
+    unknown = subprocess.run([sys.executable, RUNNER, str(tiny_ssl_run), "--output", str(tmp_path),
+                              "--tasks", "timit"], cwd=REPO, capture_output=True, text=True)
+    assert unknown.returncode != 0 and "unknown probe(s) ['timit']" in unknown.stderr
+    no_data = subprocess.run([sys.executable, RUNNER, str(tiny_ssl_run), "--output", str(tmp_path),
+                              "--tasks", "slurp_intent"], cwd=REPO, capture_output=True, text=True)
+    assert no_data.returncode != 0 and "--data slurp_intent=FOLDER" in no_data.stderr
