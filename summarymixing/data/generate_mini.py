@@ -5,7 +5,9 @@ The pool is built once by a person with a speech synthesiser and committed, so u
     apt-get update && apt-get install -y espeak-ng flite sox
     python -m summarymixing.data.generate_mini            # rewrites summarymixing/data/mini_pool/
 
-What it synthesises (deterministic for a given seed and synthesiser version):
+What it synthesises (the sentences are fixed by the seed; espeak-ng and flite are deterministic and sox runs
+with ``-R``, so a re-run with the same tool versions repeats the samples; the committed pool predates ``-R``, so
+its samples differ from a re-run by sox's dither, not its sentences, voices or lengths):
 
 - English: 26 voices (espeak-ng accents x voice variants x base pitch, plus four flite voices) saying
   SLURP-style spoken commands from a small grammar (about 170 words) that carries scenario / action / intent
@@ -266,7 +268,7 @@ def _synthesise(engine, voice, pitch, language, style, text, workdir):
         effects = ["pitch", str(settings["cents"])] if settings["cents"] else []
     subprocess.run(command, check=True, capture_output=True)
     trim = ["silence", "1", "0.02", "0.5%", "reverse", "silence", "1", "0.02", "0.5%", "reverse"]
-    subprocess.run(["sox", raw, "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", out, *effects, *trim,
+    subprocess.run(["sox", "-R", raw, "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", out, *effects, *trim,
                     "pad", str(PAD_SECONDS), str(PAD_SECONDS)], check=True, capture_output=True)
     samples, _ = sf.read(out, dtype="float32")
     return samples * (settings["peak"] / max(np.abs(samples).max(), 1e-4))
