@@ -386,13 +386,12 @@ class SummaryMixing(nn.Module):
         summary, valid = _zero_padding(summary, pad)
         time = summary.shape[2]
         full = time // chunk_size * chunk_size
-        dtype = valid.dtype
-        sums = [summary[:, :, :full].unflatten(2, (-1, chunk_size)).sum(3, dtype=dtype)]
-        counts = [valid[:, :full].unflatten(1, (-1, chunk_size)).sum(2)]
+        sums = summary[:, :, :full].unflatten(2, (-1, chunk_size)).sum(3, dtype=valid.dtype)
+        counts = valid[:, :full].unflatten(1, (-1, chunk_size)).sum(2)
         if full < time:
-            sums.append(summary[:, :, full:].sum(2, keepdim=True, dtype=dtype))
-            counts.append(valid[:, full:].sum(1, keepdim=True))
-        return torch.cat(sums, dim=2), torch.cat(counts, dim=1)
+            sums = torch.cat([sums, summary[:, :, full:].sum(2, keepdim=True, dtype=valid.dtype)], dim=2)
+            counts = torch.cat([counts, valid[:, full:].sum(1, keepdim=True)], dim=1)
+        return sums, counts
 
     @staticmethod
     def _masked_sums(summary, pad, allowed):
@@ -415,7 +414,10 @@ class SummaryMixing(nn.Module):
 
     def _combine(self, local, bias, chunk_size, batch, time):
         """Adds each chunk's summary term to its frames' local term and applies the combiner activation."""
-        frames = bias if bias.shape[1] == time else bias.repeat_interleave(chunk_size, dim=1)[:, :time]
+        groups = bias.shape[1]
+        if groups != time:
+            bias = bias[:, :, None].expand(-1, -1, chunk_size, -1).reshape(batch, groups * chunk_size, -1)
+        frames = bias[:, :time]
         if local is None:
             return frames.contiguous()
         mixed = torch.addmm(

@@ -11,8 +11,9 @@ What is measured, for each d_model and sequence length T (batch 1 by default, on
   ``RelPosEncXL`` embeddings) and a multi-head attention built on ``F.scaled_dot_product_attention`` (in/out
   projections + SDPA), all with the same width and 4 heads;
 * the peak memory of that step: the highest total size of the tensors allocated during the step and alive at
-  the same time, above what was alive before it (inputs and parameters excluded), read from the allocation
-  events of ``torch.profiler`` (``profile_memory=True``), i.e. the CPU analogue of ``max_memory_allocated``;
+  the same time (saved activations, gradients, temporaries; not the inputs and parameters that exist before
+  it), replayed from the allocation and free events of ``torch.profiler`` (``profile_memory=True``): the CPU
+  analogue of ``torch.cuda.max_memory_allocated`` minus the memory in use before the step;
 * the growth exponent of time in T, a least-squares fit of log(time) on log(T) over T >= 1000 (over all
   lengths when fewer than two reach 1000);
 * the cell's chunked path (dynamic-chunk configuration, 16-frame chunks, unlimited and 4-chunk left context)
@@ -111,7 +112,8 @@ def best_times(steps, clock, repeats, budget_s=5.0):
 
 
 def peak_memory(step):
-    """Peak bytes allocated during ``step`` above the allocations alive before it (torch.profiler events)."""
+    """Peak bytes of the tensors that ``step`` allocates and holds at the same time, from the allocation and
+    free events that ``torch.profiler`` records (frees of tensors allocated before the step are ignored)."""
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
     with tempfile.TemporaryDirectory() as folder:
@@ -119,8 +121,17 @@ def peak_memory(step):
         prof.export_chrome_trace(path)
         with open(path) as trace:
             events = json.load(trace)["traceEvents"]
-    totals = [e["args"]["Total Allocated"] for e in events if e.get("name") == "[memory]"]
-    return max([0] + totals)
+    memory_events = sorted((e for e in events if e.get("name") == "[memory]"), key=lambda e: e["ts"])
+    live, current, peak = {}, 0, 0
+    for event in memory_events:
+        address, size = event["args"]["Addr"], event["args"]["Bytes"]
+        if size > 0:
+            live[address] = size
+            current += size
+        elif address in live:
+            current -= live.pop(address)
+        peak = max(peak, current)
+    return peak
 
 
 def cell_matmul_flops(cell, batch, time, groups):
