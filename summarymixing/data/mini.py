@@ -6,6 +6,8 @@ The pool (``summarymixing/data/mini_pool/``: one Ogg/Opus reel per synthetic spe
     from summarymixing.data import mini
     data_folder = mini.layout("librispeech", "/tmp/mini")   # -> "/tmp/mini/LibriSpeech"
 
+(or from a shell: ``python -m summarymixing.data.mini librispeech /tmp/mini``, which prints the root),
+
 then the dataset's preparer reads it exactly as it would read the real corpus::
 
     from summarymixing.data.librispeech import prepare_librispeech
@@ -556,3 +558,13 @@ def pool_by_id():
     """
     return {row["id"]: row for row in load_pool()}
 
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Lay the bundled mini corpus out in a real dataset's format.")
+    parser.add_argument("dataset", choices=sorted(FORMATS))
+    parser.add_argument("folder", help="parent folder of the dataset root")
+    arguments = parser.parse_args()
+    print(layout(arguments.dataset, arguments.folder))
