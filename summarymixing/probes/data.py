@@ -7,10 +7,11 @@ Authors
 import os
 
 import speechbrain as sb
+import torchaudio
 from speechbrain.dataio.encoder import CategoricalEncoder
 
 
-def load_manifest(path, sorting="ascending", select_n=None):
+def load_manifest(path, sorting="ascending", select_n=None, max_duration=None):
     """Reads a SpeechBrain CSV or JSON manifest as a ``DynamicItemDataset`` sorted by duration.
 
     Arguments
@@ -21,6 +22,8 @@ def load_manifest(path, sorting="ascending", select_n=None):
         ``"ascending"``, ``"descending"`` (by duration) or ``"random"`` (file order; the loader shuffles).
     select_n : int, optional
         Keep only the first ``n`` utterances after sorting (quick checks).
+    max_duration : float, optional
+        Drop utterances longer than this many seconds.
 
     Returns
     -------
@@ -39,33 +42,39 @@ def load_manifest(path, sorting="ascending", select_n=None):
         sort_key=None if sorting == "random" else duration_key,
         reverse=sorting == "descending",
         select_n=select_n,
+        key_max_value={} if max_duration is None else {duration_key: max_duration},
     )
 
 
-def add_audio(datasets, segments=False):
-    """Adds ``sig``, the waveform of each utterance.
+def add_audio(datasets, sample_rate=16000, segments=False):
+    """Adds ``sig``, the waveform of each utterance, resampled to ``sample_rate`` when the file differs.
 
     Arguments
     ---------
     datasets : list of DynamicItemDataset
-        The datasets to extend.
+        The datasets to extend; their manifests have a ``wav`` path.
+    sample_rate : int
+        The encoder's sample rate (CommonVoice clips, for example, are 48 kHz MP3).
     segments : bool
         Read only the ``start``/``stop`` segment (in samples) of each ``wav`` (VoxCeleb manifests).
     """
+
+    def read(wav, start=None, stop=None):
+        file_rate = sb.dataio.dataio.read_audio_info(wav).sample_rate
+        spec = wav if start is None else {"file": wav, "start": int(start), "stop": int(stop)}
+        signal = sb.dataio.dataio.read_audio(spec)
+        if file_rate != sample_rate:
+            signal = torchaudio.functional.resample(signal, file_rate, sample_rate)
+        return signal
+
     if segments:
-
-        @sb.utils.data_pipeline.takes("wav", "start", "stop")
-        @sb.utils.data_pipeline.provides("sig")
-        def audio_pipeline(wav, start, stop):
-            return sb.dataio.dataio.read_audio({"file": wav, "start": int(start), "stop": int(stop)})
-
+        audio_pipeline = sb.utils.data_pipeline.provides("sig")(
+            sb.utils.data_pipeline.takes("wav", "start", "stop")(read)
+        )
     else:
-
-        @sb.utils.data_pipeline.takes("wav")
-        @sb.utils.data_pipeline.provides("sig")
-        def audio_pipeline(wav):
-            return sb.dataio.dataio.read_audio(wav)
-
+        audio_pipeline = sb.utils.data_pipeline.provides("sig")(
+            sb.utils.data_pipeline.takes("wav")(lambda wav: read(wav))
+        )
     sb.dataio.dataset.add_dynamic_item(datasets, audio_pipeline)
 
 

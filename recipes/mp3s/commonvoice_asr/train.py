@@ -32,6 +32,7 @@ from summarymixing.data import mini
 from summarymixing.data.commonvoice import prepare_common_voice
 from summarymixing.data.tokenizer import train_tokenizer
 from summarymixing.probes import CTCProbeBrain, write_results
+from summarymixing.probes.data import add_audio, load_manifest
 
 
 class CommonVoiceProbe(CTCProbeBrain):
@@ -45,19 +46,14 @@ class CommonVoiceProbe(CTCProbeBrain):
 def dataio_prepare(hparams, tokenizer):
     """Creates the train, valid and test datasets with waveforms and subword tokens."""
     datasets = {
-        name: sb.dataio.dataset.DynamicItemDataset.from_csv(hparams[f"{name}_csv"]).filtered_sorted(
-            sort_key="duration",
-            reverse=hparams["sorting"] == "descending",
-            key_max_value={"duration": hparams["avoid_if_longer_than"]},
-            select_n=hparams["select_n"],
+        name: load_manifest(
+            hparams[f"{name}_csv"],
+            hparams["sorting"],
+            hparams["select_n"],
+            hparams["avoid_if_longer_than"],
         )
         for name in ("train", "valid", "test")
     }
-
-    @sb.utils.data_pipeline.takes("wav")
-    @sb.utils.data_pipeline.provides("sig")
-    def audio_pipeline(wav):
-        return sb.dataio.dataio.read_audio(wav)
 
     @sb.utils.data_pipeline.takes("wrd")
     @sb.utils.data_pipeline.provides("wrd", "tokens")
@@ -65,7 +61,7 @@ def dataio_prepare(hparams, tokenizer):
         yield wrd
         yield torch.LongTensor(tokenizer.sp.encode_as_ids(wrd))
 
-    sb.dataio.dataset.add_dynamic_item(list(datasets.values()), audio_pipeline)
+    add_audio(list(datasets.values()), hparams["sample_rate"])
     sb.dataio.dataset.add_dynamic_item(list(datasets.values()), text_pipeline)
     sb.dataio.dataset.set_output_keys(list(datasets.values()), ["id", "sig", "wrd", "tokens"])
     return datasets

@@ -42,7 +42,7 @@ def dataio_prepare(hparams):
         name: load_manifest(hparams[f"{name}_annotation"], hparams["sorting"], hparams["select_n"])
         for name in ("train", "valid", "test")
     }
-    add_audio(list(datasets.values()))
+    add_audio(list(datasets.values()), hparams["sample_rate"])
     add_labels(
         list(datasets.values()),
         "emo",

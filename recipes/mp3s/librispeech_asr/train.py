@@ -29,6 +29,7 @@ from speechbrain.utils.distributed import if_main_process, run_on_main
 from summarymixing.data import mini
 from summarymixing.data.librispeech import prepare_librispeech
 from summarymixing.probes import CTCProbeBrain, write_results
+from summarymixing.probes.data import add_audio, load_manifest
 
 
 class LibriSpeechProbe(CTCProbeBrain):
@@ -41,20 +42,11 @@ class LibriSpeechProbe(CTCProbeBrain):
 
 def dataio_prepare(hparams):
     """Creates the train, valid and test datasets with waveforms and character tokens."""
-    datasets = {}
-    for name, csv_path in [("train", hparams["train_csv"]), ("valid", hparams["valid_csv"])] + list(
-        zip(hparams["test_splits"], hparams["test_csv"])
-    ):
-        datasets[name] = sb.dataio.dataset.DynamicItemDataset.from_csv(csv_path).filtered_sorted(
-            sort_key="duration",
-            reverse=hparams["sorting"] == "descending",
-            select_n=hparams["select_n"],
-        )
-
-    @sb.utils.data_pipeline.takes("wav")
-    @sb.utils.data_pipeline.provides("sig")
-    def audio_pipeline(wav):
-        return sb.dataio.dataio.read_audio(wav)
+    manifests = [("train", hparams["train_csv"]), ("valid", hparams["valid_csv"])]
+    manifests += list(zip(hparams["test_splits"], hparams["test_csv"]))
+    datasets = {
+        name: load_manifest(path, hparams["sorting"], hparams["select_n"]) for name, path in manifests
+    }
 
     label_encoder = hparams["label_encoder"]
 
@@ -66,7 +58,7 @@ def dataio_prepare(hparams):
         yield char_list
         yield label_encoder.encode_sequence_torch(char_list)
 
-    sb.dataio.dataset.add_dynamic_item(list(datasets.values()), audio_pipeline)
+    add_audio(list(datasets.values()), hparams["sample_rate"])
     sb.dataio.dataset.add_dynamic_item(list(datasets.values()), text_pipeline)
     label_encoder.load_or_create(
         path=os.path.join(hparams["save_folder"], "label_encoder.txt"),

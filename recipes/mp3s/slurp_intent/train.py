@@ -40,7 +40,7 @@ def dataio_prepare(hparams):
         name: load_manifest(hparams[f"{name}_csv"], hparams["sorting"], hparams["select_n"])
         for name in ("train", "valid", "test")
     }
-    add_audio(list(datasets.values()))
+    add_audio(list(datasets.values()), hparams["sample_rate"])
     add_labels(
         list(datasets.values()),
         hparams["label_key"],

@@ -75,7 +75,7 @@ def dataio_prepare(hparams, trials):
             if uid in trial_utterances
         }
     )
-    add_audio(list(datasets.values()), segments=True)
+    add_audio(list(datasets.values()), hparams["sample_rate"], segments=True)
     add_labels(
         [datasets["train"], datasets["valid"]],
         "spk_id",
