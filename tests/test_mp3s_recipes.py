@@ -26,33 +26,33 @@ frontend: !new:summarymixing.wav2vec2.MelCNNFrontEnd
 context_encoder: !new:summarymixing.wav2vec2.ContextEncoder
     input_size: 16
     d_model: 16
-    encoder: !new:speechbrain.lobes.models.transformer.Conformer.ConformerEncoder
+    encoder: !new:summarymixing.ConformerEncoder
         num_layers: 2
         d_model: 16
         d_ffn: 32
         nhead: 2
         kernel_size: 7
-        attention_type: regularMHA
         output_hidden_states: True
 """
 
-# probe -> (metric reported in the table, lowest possible value, highest possible value)
+# probe -> (metric reported in the table, lowest possible value, highest possible value); Basque
+# (commonvoice_eu) runs the same recipe and data layout as Welsh, so the tests run Welsh only.
 MINI_METRICS = {
     "librispeech_asr": ("WER test-clean", 0.0, None),
     "commonvoice_cy": ("WER", 0.0, None),
-    "commonvoice_eu": ("WER", 0.0, None),
     "voxceleb_verification": ("EER", 0.0, 100.0),
     "iemocap_emotion": ("accuracy", 0.0, 100.0),
     "slurp_intent": ("accuracy", 0.0, 100.0),
 }
 # probe -> the head of its mini.yaml
-MINI_HEADS = {"librispeech_asr": "bilstm", "commonvoice_cy": "bilstm", "commonvoice_eu": "bilstm",
-              "voxceleb_verification": "ecapa", "iemocap_emotion": "ecapa", "slurp_intent": "bilstm"}
+MINI_HEADS = {"librispeech_asr": "bilstm", "commonvoice_cy": "bilstm", "voxceleb_verification": "ecapa",
+              "iemocap_emotion": "ecapa", "slurp_intent": "bilstm"}
 
 
 @pytest.fixture(scope="module")
 def tiny_ssl_run(tmp_path_factory):
-    """A wav2vec 2.0 run folder (``hyperparams.yaml`` + ``save/CKPT+*``) of a tiny randomly initialised model."""
+    """A wav2vec 2.0 run folder (``hyperparams.yaml`` + ``save/CKPT+*``, the layout ``load_pretrained`` reads) of a
+    tiny randomly initialised model with a SummaryMixing Conformer context encoder."""
     folder = tmp_path_factory.mktemp("tiny_w2v2")
     (folder / "hyperparams.yaml").write_text(TINY_RUN_YAML)
     modules = load_hyperpyyaml(TINY_RUN_YAML)
@@ -62,8 +62,8 @@ def tiny_ssl_run(tmp_path_factory):
 
 def _run_benchmark(ssl_folder, output, mini_folder):
     command = [sys.executable, RUNNER, f"tiny={ssl_folder}", "--output", str(output), "--mini",
-               "--quick", "8", "--mini_folder", str(mini_folder), "--", "--number_of_epochs=2",
-               "--noprogressbar"]
+               "--tasks", ",".join(MINI_METRICS), "--quick", "8", "--mini_folder", str(mini_folder),
+               "--", "--number_of_epochs=2", "--noprogressbar"]
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True)
 
 

@@ -22,9 +22,9 @@ Authors
 """
 
 import speechbrain as sb
-import torch
 from speechbrain.nnet.schedulers import LinearScheduler, update_learning_rate
 from speechbrain.utils.metric_stats import ErrorRateStats, MetricStats
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 
 class ProbeBrain(sb.Brain):
@@ -59,6 +59,21 @@ class ProbeBrain(sb.Brain):
         """Returns the normalised layer weights as a list of floats (layer 0 = encoder input)."""
         weighted_sum = self.modules.weighted_sum
         return getattr(weighted_sum, "module", weighted_sum).layer_weights()
+
+    def _wrap_distributed(self):
+        """Wraps the trainable modules in DDP; on CPU (gloo) without SpeechBrain's SyncBatchNorm.
+
+        SpeechBrain converts every BatchNorm to ``SyncBatchNorm``, which torch runs only on GPUs, so
+        CPU DDP would fail for the heads with BatchNorm (ECAPA-TDNN, x-vector, ContextNet); on CPU
+        each process keeps its own batch statistics instead.
+        """
+        if not self.distributed_launch or self.distributed_backend != "gloo":
+            return super()._wrap_distributed()
+        for name, module in self.modules.items():
+            if any(param.requires_grad for param in module.parameters()):
+                self.modules[name] = DDP(
+                    module, device_ids=None, find_unused_parameters=self.find_unused_parameters
+                )
 
     def init_optimizers(self):
         """Creates the head optimiser and the layer-weights optimiser (both checkpointed)."""

@@ -26,7 +26,7 @@ import sys
 import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
-from speechbrain.utils.distributed import if_main_process, run_on_main
+from speechbrain.utils.distributed import run_on_main
 
 from summarymixing.data import mini
 from summarymixing.data.commonvoice import prepare_common_voice
@@ -113,15 +113,17 @@ def main(argv):
         valid_loader_kwargs=hparams["valid_dataloader_opts"],
     )
     probe.evaluate(datasets["test"], min_key="WER", test_loader_kwargs=hparams["test_dataloader_opts"])
-    if if_main_process():
-        write_results(
-            hparams["output_folder"],
-            task=f"commonvoice_{hparams['language']}",
-            head=hparams["head_name"],
-            metrics=probe.test_stats,
-            reported=["WER"],
-            layer_weights=probe.layer_weights(),
-        )
+    run_on_main(  # the barrier keeps the other processes alive until the results are written
+        write_results,
+        kwargs={
+            "output_folder": hparams["output_folder"],
+            "task": f"commonvoice_{hparams['language']}",
+            "head": hparams["head_name"],
+            "metrics": probe.test_stats,
+            "reported": ["WER"],
+            "layer_weights": probe.layer_weights(),
+        },
+    )
 
 
 if __name__ == "__main__":

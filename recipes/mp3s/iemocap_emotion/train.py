@@ -28,7 +28,7 @@ import sys
 import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
-from speechbrain.utils.distributed import if_main_process, run_on_main
+from speechbrain.utils.distributed import run_on_main
 
 from summarymixing.data import mini
 from summarymixing.data.iemocap import prepare_iemocap
@@ -107,15 +107,17 @@ def main(argv):
         metrics[f"accuracy speaker{speaker}"] = stats["accuracy"]
         fold_weights.append(weights)
     metrics["accuracy"] = sum(metrics.values()) / len(metrics)
-    if if_main_process():
-        write_results(
-            hparams["output_folder"],
-            task="iemocap_emotion",
-            head=hparams["head_name"],
-            metrics=metrics,
-            reported=["accuracy"],
-            layer_weights=torch.tensor(fold_weights).mean(dim=0).tolist(),
-        )
+    run_on_main(  # the barrier keeps the other processes alive until the results are written
+        write_results,
+        kwargs={
+            "output_folder": hparams["output_folder"],
+            "task": "iemocap_emotion",
+            "head": hparams["head_name"],
+            "metrics": metrics,
+            "reported": ["accuracy"],
+            "layer_weights": torch.tensor(fold_weights).mean(dim=0).tolist(),
+        },
+    )
 
 
 if __name__ == "__main__":

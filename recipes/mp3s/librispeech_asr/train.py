@@ -24,7 +24,7 @@ import sys
 
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
-from speechbrain.utils.distributed import if_main_process, run_on_main
+from speechbrain.utils.distributed import run_on_main
 
 from summarymixing.data import mini
 from summarymixing.data.librispeech import prepare_librispeech
@@ -119,15 +119,17 @@ def main(argv):
             datasets[name], min_key="WER", test_loader_kwargs=hparams["test_dataloader_opts"]
         )
         metrics.update({f"{key} {name}": value for key, value in probe.test_stats.items()})
-    if if_main_process():
-        write_results(
-            hparams["output_folder"],
-            task="librispeech_asr",
-            head=hparams["head_name"],
-            metrics=metrics,
-            reported=[f"WER {name}" for name in hparams["test_splits"]],
-            layer_weights=probe.layer_weights(),
-        )
+    run_on_main(  # the barrier keeps the other processes alive until the results are written
+        write_results,
+        kwargs={
+            "output_folder": hparams["output_folder"],
+            "task": "librispeech_asr",
+            "head": hparams["head_name"],
+            "metrics": metrics,
+            "reported": [f"WER {name}" for name in hparams["test_splits"]],
+            "layer_weights": probe.layer_weights(),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import sys
 
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
-from speechbrain.utils.distributed import if_main_process, run_on_main
+from speechbrain.utils.distributed import run_on_main
 
 from summarymixing.data import mini
 from summarymixing.data.slurp import prepare_slurp
@@ -89,15 +89,17 @@ def main(argv):
     probe.evaluate(
         datasets["test"], min_key="error_rate", test_loader_kwargs=hparams["test_dataloader_opts"]
     )
-    if if_main_process():
-        write_results(
-            hparams["output_folder"],
-            task="slurp_intent",
-            head=hparams["head_name"],
-            metrics=probe.test_stats,
-            reported=["accuracy"],
-            layer_weights=probe.layer_weights(),
-        )
+    run_on_main(  # the barrier keeps the other processes alive until the results are written
+        write_results,
+        kwargs={
+            "output_folder": hparams["output_folder"],
+            "task": "slurp_intent",
+            "head": hparams["head_name"],
+            "metrics": probe.test_stats,
+            "reported": ["accuracy"],
+            "layer_weights": probe.layer_weights(),
+        },
+    )
 
 
 if __name__ == "__main__":

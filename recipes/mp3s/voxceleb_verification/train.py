@@ -29,7 +29,7 @@ import sys
 import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
-from speechbrain.utils.distributed import if_main_process, run_on_main
+from speechbrain.utils.distributed import run_on_main
 from tqdm import tqdm
 
 from summarymixing.data import mini
@@ -87,6 +87,21 @@ def dataio_prepare(hparams, trials):
     return datasets
 
 
+def verify(probe, embeddings, trials, hparams):
+    """Scores the trials by cosine similarity of their embeddings and writes ``results.json``."""
+    metrics = {"speaker accuracy": probe.test_stats["accuracy"]}
+    metrics.update(verification_metrics(*cosine_scores(trials, embeddings)))
+    probe.hparams.train_logger.log_stats(stats_meta={"verification": "cosine"}, test_stats=metrics)
+    write_results(
+        hparams["output_folder"],
+        task="voxceleb_verification",
+        head=hparams["head_name"],
+        metrics=metrics,
+        reported=["EER"],
+        layer_weights=probe.layer_weights(),
+    )
+
+
 def main(argv):
     """Prepares the data, trains the probe, scores the trials and writes ``results.json``."""
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
@@ -129,20 +144,10 @@ def main(argv):
     probe.evaluate(
         datasets["valid"], min_key="error_rate", test_loader_kwargs=hparams["valid_dataloader_opts"]
     )
-    metrics = {"speaker accuracy": probe.test_stats["accuracy"]}
-    if if_main_process():
-        embeddings = probe.embeddings(datasets["trials"], hparams["test_dataloader_opts"])
-        positive, negative = cosine_scores(trials, embeddings)
-        metrics.update(verification_metrics(positive, negative))
-        probe.hparams.train_logger.log_stats(stats_meta={"verification": "cosine"}, test_stats=metrics)
-        write_results(
-            hparams["output_folder"],
-            task="voxceleb_verification",
-            head=hparams["head_name"],
-            metrics=metrics,
-            reported=["EER"],
-            layer_weights=probe.layer_weights(),
-        )
+    # Every process embeds the same batches (DDP modules synchronise in their forward pass); the
+    # main one scores, behind a barrier that keeps the others alive until the results are written.
+    embeddings = probe.embeddings(datasets["trials"], hparams["test_dataloader_opts"])
+    run_on_main(verify, args=[probe, embeddings, trials, hparams])
 
 
 if __name__ == "__main__":
