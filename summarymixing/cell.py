@@ -134,19 +134,20 @@ class SummaryMixing(nn.Module):
     enc_dim : int
         Input and output feature size (d_model).
     nhead : int
-        Number of heads of ``f`` and ``s``: ``enc_dim`` and every branch size must be divisible by it.
+        Number of heads of ``f`` and ``s`` (default 1): ``enc_dim`` and every branch size must be divisible by
+        it.
     local_proj_hid_dim : list of int
-        Hidden sizes of the local branch ``f`` (any depth, may be empty).
+        Hidden sizes of the local branch ``f`` (any depth, may be empty; default [512]).
     local_proj_out_dim : int
-        Output size of ``f``.
+        Output size of ``f`` (default 512).
     summary_hid_dim : list of int
-        Hidden sizes of the summary branch ``s`` (any depth, may be empty).
+        Hidden sizes of the summary branch ``s`` (any depth, may be empty; default [512]).
     summary_out_dim : int
-        Output size of ``s``.
+        Output size of ``s`` (default 512). The default sizes are those of the paper's d_model 512 models.
     activation : type
         Activation class, instantiated without arguments (default ``torch.nn.GELU``).
     dropout : float
-        Dropout after every activation of ``f`` and ``s``.
+        Dropout after every activation of ``f`` and ``s`` (default 0.0).
     mode : str
         ``"SummaryMixing"`` (default), ``"SummaryMixing-lite"`` or ``"SummaryMixing-fast"``.
     use_layernorm : bool
@@ -307,7 +308,8 @@ class SummaryMixing(nn.Module):
         """Processes the next chunk of a stream, in O(chunk length) whatever the length of the stream.
 
         Feeding the chunks of a dynamic-chunk configuration in order (the last one may be shorter) gives the
-        same outputs as :meth:`forward` with that configuration.
+        same outputs as :meth:`forward` with that configuration. For inference, run it under
+        ``torch.no_grad()`` so that the state does not keep the autograd graph of past chunks.
 
         Arguments
         ---------

@@ -36,6 +36,7 @@ Authors
 """
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -285,11 +286,13 @@ def plot(path, all_results, lengths):
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for d_model, results in all_results.items():
-        for name, values in results.items():
+    styles = ["--", "-", ":", "-."]
+    for index, (d_model, results) in enumerate(all_results.items()):
+        style = styles[index % len(styles)]
+        for color, (name, values) in enumerate(results.items()):
             for axis, key, scale in ((axes[0], "time", 1e3), (axes[1], "memory", 2**-20)):
                 points = [(t, v * scale) for t, v in zip(lengths, values[key]) if v is not None]
-                axis.loglog(*zip(*points), marker="o", label=f"{name} d{d_model}")
+                axis.loglog(*zip(*points), style, color=f"C{color}", marker="o", label=f"{name} d{d_model}")
     axes[0].set(xlabel="T (frames)", ylabel="fwd+bwd time (ms)")
     axes[1].set(xlabel="T (frames)", ylabel="peak memory (MiB)")
     axes[1].legend(fontsize=6, ncol=2)
@@ -312,6 +315,8 @@ def main(argv=None):
                         help="skip attention at lengths whose extrapolated peak memory exceeds this (default 8)")
     parser.add_argument("--plot", help="write time/memory curves to this image (needs matplotlib)")
     args = parser.parse_args(argv)
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        parser.error("--plot needs matplotlib: pip install 'summarymixing[plot]'")
     d_models = args.d_models or ([256] if args.quick else [256, 512])
     lengths = args.lengths or (QUICK_LENGTHS if args.quick else FULL_LENGTHS)
     repeats = args.repeats or (2 if args.quick else 7)
