@@ -54,7 +54,7 @@ class Wav2Vec2Brain(sb.Brain):
     def compute_objectives(self, predictions, batch, stage):
         """Accumulates the statistics to log and returns the loss."""
         for name in LOGGED_STATS:
-            self.stat_sums[name] += float(predictions[name])
+            self.stat_sums[name] += float(predictions[name].detach())
         self.stat_count += 1
         return predictions["loss"]
 

@@ -67,13 +67,18 @@ def resident_memory_peak_reset():
         handle.write("5")
 
 
-def resident_memory_peak():
-    """Peak resident set size since the last reset, in bytes (Linux ``VmHWM``)."""
+def resident_memory(field):
+    """``VmRSS`` (resident set size now) or ``VmHWM`` (peak since the last reset) in bytes (Linux)."""
     with open("/proc/self/status", encoding="ascii") as handle:
         for line in handle:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def memory_now(device):
+    """Memory held before a step: allocated on GPU, resident on CPU (weights, AdamW state, runtime)."""
+    return torch.cuda.memory_allocated() if device.type == "cuda" else resident_memory("VmRSS")
 
 
 def measure(model_name, args):
@@ -105,22 +110,24 @@ def measure(model_name, args):
         examples = [{"id": str(i), "sig": torch.randn(int(seconds * 16000))} for i in range(args.batch_size)]
         batch = collate(examples)
         step(batch)  # warm-up; creates the AdamW state
-        times, cpu_times, peaks = [], [], []
+        times, cpu_times, peaks, step_memories = [], [], [], []
         for _ in range(args.repeats):
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             else:
                 resident_memory_peak_reset()
+            held = memory_now(device)
             synchronize()
             start, cpu_start = time.perf_counter(), time.process_time()
             step(batch)
             synchronize()
             times.append(time.perf_counter() - start)
             cpu_times.append(time.process_time() - cpu_start)
-            peaks.append(torch.cuda.max_memory_allocated() if device.type == "cuda" else resident_memory_peak())
+            peaks.append(torch.cuda.max_memory_allocated() if device.type == "cuda" else resident_memory("VmHWM"))
+            step_memories.append(peaks[-1] - held)
         results.append(
             {"model": model_name, "seconds": seconds, "time": min(times), "cpu_time": min(cpu_times),
-             "peak": min(peaks),
+             "peak": min(peaks), "step_memory": min(step_memories),
              "params": count_parameters(model)}
         )
     return results
@@ -138,18 +145,20 @@ def print_table(results, args):
     by_key = {(row["model"], row["seconds"]): row for row in results}
     sm, mhsa = "SummaryMixing", "RelPosMHAXL"
     params = {name: by_key[(name, args.lengths[0])]["params"] / 1e6 for name in MODELS}
-    unit = "GB allocated" if args.device.startswith("cuda") else "GB peak RSS"
+    unit = "peak GB allocated" if args.device.startswith("cuda") else "peak GB RSS"
     print(f"device {args.device}, threads {torch.get_num_threads()}, precision {args.precision}, batch "
           f"{args.batch_size}, layers {args.num_layers or 12}, min of {args.repeats}")
     print(f"parameters: SummaryMixing {params[sm]:.1f}M, RelPosMHAXL {params[mhsa]:.1f}M")
-    print(f"| utterance s | SM step s | MHSA step s | SM / MHSA | SM step CPU s | MHSA step CPU s | SM / MHSA "
-          f"| SM {unit} | MHSA {unit} | SM / MHSA |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("step memory = peak minus what was held before the step (weights, AdamW state): the part that grows "
+          "with the batch")
+    columns = [("time", "step s", 1.0), ("cpu_time", "step CPU s", 1.0), ("peak", unit, 1e9),
+               ("step_memory", "step memory GB", 1e9)]
+    print("| utterance s | " + " | ".join(f"SM {title} | MHSA {title} | SM / MHSA" for _, title, _ in columns) + " |")
+    print("|---" * (1 + 3 * len(columns)) + "|")
     for seconds in args.lengths:
         a, b = by_key[(sm, seconds)], by_key[(mhsa, seconds)]
-        print(f"| {seconds:g} | {a['time']:.2f} | {b['time']:.2f} | {a['time'] / b['time']:.2f} "
-              f"| {a['cpu_time']:.2f} | {b['cpu_time']:.2f} | {a['cpu_time'] / b['cpu_time']:.2f} "
-              f"| {a['peak'] / 1e9:.2f} | {b['peak'] / 1e9:.2f} | {a['peak'] / b['peak']:.2f} |")
+        cells = [f"{a[key] / scale:.2f} | {b[key] / scale:.2f} | {a[key] / b[key]:.2f}" for key, _, scale in columns]
+        print(f"| {seconds:g} | " + " | ".join(cells) + " |")
 
 
 def parse_arguments(argv):
