@@ -1,0 +1,229 @@
+"""The transducer recipe end to end on a slice of the mini corpus with a tiny model.
+
+One short training run (module fixture) is checked for falling loss, the WER files, checkpoints, the StreamingASR
+export and streaming transcription; masked and streamed decoding are compared hypothesis by hypothesis; a 2-process
+DDP run and a kill-and-resume run use the same tiny setup.
+"""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import soundfile
+import speechbrain as sb
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
+
+from summarymixing.transducer_decoding import decode
+from summarymixing.wer_table import FULL_CONTEXT
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = os.path.join(REPO, "recipes", "transducer", "train.py")
+TRANSCRIBE = os.path.join(REPO, "recipes", "transducer", "transcribe.py")
+HPARAMS = os.path.join(REPO, "hparams", "transducer", "mini.yaml")
+
+# A tiny model on 96 training / 16 dev / 16 test utterances, fixed batches; one chunk size, two left contexts.
+TINY = {
+    "prepare_data": {"select_n_sentences": [96, 16, 16]},
+    "output_neurons": 40,
+    "d_model": 32,
+    "nhead": 2,
+    "num_encoder_layers": 2,
+    "d_ffn": 64,
+    "kernel_size": 7,
+    "cnn_channels": [8, 8],
+    "cnn_out_features": 80,
+    "dec_neurons": 32,
+    "joint_dim": 32,
+    "dynamic_batching": False,
+    "batch_size": 8,
+    "lr": 0.003,
+    "warmup_steps": 10,
+    "total_steps": 60,
+    "valid_search_interval": 1,
+    "avg_checkpoints": 2,
+    "test_chunk_sizes_ms": [640],
+    "test_left_contexts_chunks": [2, None],
+}
+
+
+def recipe_command(output_folder, epochs, **overrides):
+    """The training command line; override values are written as JSON, which YAML reads."""
+    options = {**TINY, "number_of_epochs": epochs, "number_of_ctc_epochs": epochs, **overrides}
+    return [TRAIN, HPARAMS, f"--output_folder={output_folder}", "--noprogressbar"] + [
+        f"--{key}={json.dumps(value)}" for key, value in options.items()
+    ]
+
+
+def run_env():
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def run_recipe(output_folder, epochs, **overrides):
+    result = subprocess.run(
+        [sys.executable] + recipe_command(output_folder, epochs, **overrides),
+        cwd=REPO, env=run_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def epoch_stats(output_folder):
+    """(epoch, optimiser steps, train loss) per line of train_log.txt."""
+    stats = []
+    with open(os.path.join(output_folder, "train_log.txt")) as log:
+        for line in log:
+            fields = dict(part.split(": ") for part in line.replace(" - ", ", ").strip().split(", "))
+            stats.append((int(fields["epoch"]), int(fields["steps"]), float(fields["train loss"])))
+    return stats
+
+
+@pytest.fixture
+def one_thread():
+    """In-process decoding on one thread: on a shared CPU, two threads per process slow everything down."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    output_folder = tmp_path_factory.mktemp("transducer") / "run"
+    log = run_recipe(output_folder, epochs=3)
+    return output_folder, log
+
+
+def test_training_loss_falls_and_outputs_exist(trained_run):
+    output_folder, log = trained_run
+    stats = epoch_stats(output_folder)
+    assert [epoch for epoch, _, _ in stats] == [1, 2, 3]
+    assert stats[-1][2] < 0.8 * stats[0][2], stats
+
+    with open(os.path.join(output_folder, "wer.json")) as wer_file:
+        wers = json.load(wer_file)
+    expected = {FULL_CONTEXT} | {f"chunk640ms_left{left}_{mode}" for left in ("2", "inf") for mode in ("masked", "streamed")}
+    assert set(wers) == expected
+    assert all(0 <= value <= 100 * 10 for value in wers.values())
+    assert "| full context |" in open(os.path.join(output_folder, "wer.md")).read()
+    assert "| setting |" in log  # the table is printed
+
+    checkpoints = [name for name in os.listdir(output_folder / "save") if name.startswith("CKPT+")]
+    assert 1 <= len(checkpoints) <= 3  # the best 2 by WER plus possibly the most recent
+    for name in ("inference.yaml", "model.ckpt", "normalize.ckpt", "tokenizer.ckpt"):
+        assert os.path.isfile(output_folder / name), name
+
+
+def test_streaming_transcription(trained_run):
+    output_folder, _ = trained_run
+    audio = sorted(
+        os.path.join(root, name)
+        for root, _, names in os.walk(output_folder / "mini_corpus" / "LibriSpeech" / "test-clean")
+        for name in names
+        if name.endswith(".flac")
+    )[0]
+    result = subprocess.run(
+        [sys.executable, TRANSCRIBE, str(output_folder), audio, "--chunk-ms", "320"],
+        cwd=REPO, env=run_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    partial_lines = [line for line in result.stdout.splitlines() if line.startswith("[")]
+    chunks = -(-soundfile.info(audio).frames // 5120)
+    assert len(partial_lines) >= chunks  # one line per 320 ms chunk, plus the flush
+    assert partial_lines[-1].split("] ", 1)[-1].strip() == result.stdout.splitlines()[-1].strip()
+
+
+def test_transcribe_errors(tmp_path):
+    result = subprocess.run(
+        [sys.executable, TRANSCRIBE, str(tmp_path), "missing.wav"], env=run_env(), capture_output=True, text=True
+    )
+    assert result.returncode != 0 and "inference.yaml not found" in result.stderr
+
+
+def test_masked_and_streamed_hypotheses_are_identical(trained_run, one_thread):
+    """Per utterance, masked (chunk masks, padded batch) and streamed (chunk by chunk) greedy hypotheses agree.
+
+    Checked with the trained weights and with random weights (whose joint network emits tokens on most frames, so
+    every frame's decision is compared), for limited and unlimited left context.
+    """
+    output_folder, _ = trained_run
+    with open(HPARAMS) as fin:
+        hparams = load_hyperpyyaml(fin, {**TINY, "output_folder": str(output_folder)})
+    with open(output_folder / "test-clean.csv") as manifest:
+        rows = list(csv.DictReader(manifest))[:4]
+    wavs = [sb.dataio.dataio.read_audio(row["wav"]) for row in rows]
+    batch = torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True)
+    lengths = torch.tensor([len(wav) / batch.shape[1] for wav in wavs])
+
+    trained = torch.load(output_folder / "model.ckpt")
+    hparams["normalize"]._load(output_folder / "normalize.ckpt")
+    for weights in ("trained", "random"):
+        if weights == "trained":
+            hparams["model"].load_state_dict(trained)
+        else:
+            torch.manual_seed(0)
+            for parameter in hparams["model"].parameters():
+                torch.nn.init.normal_(parameter, std=0.3)
+        hparams["model"].eval()
+        with torch.no_grad():
+            features = hparams["CNN"](hparams["normalize"](hparams["compute_features"](batch), lengths))
+        for config in (DynChunkTrainConfig(8, 2), DynChunkTrainConfig(5, None)):
+            args = (hparams["enc"], hparams["proj_enc"], hparams["greedy_searcher"], features, lengths, config)
+            masked, streamed = decode(*args, streamed=False), decode(*args, streamed=True)
+            assert masked == streamed, (weights, config)
+            if weights == "random":
+                assert min(len(tokens) for tokens in masked) > 5
+
+
+def test_ddp_two_processes(tmp_path):
+    output_folder = tmp_path / "ddp"
+    command = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"] + recipe_command(
+        output_folder, epochs=1, prepare_data={"select_n_sentences": [32, 8, 8]}, test_left_contexts_chunks=[None]
+    ) + ["--distributed_backend=gloo", "--device=cpu"]
+    result = subprocess.run(
+        [sys.executable] + command, cwd=REPO, env=run_env(), capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # Only rank 0 writes: one train-log line per epoch, one table, one set of checkpoints.
+    assert len(epoch_stats(output_folder)) == 1
+    # 32 utterances, batch 8, two processes: 2 optimiser steps per process in the epoch.
+    assert epoch_stats(output_folder)[0][1] == 2
+    assert result.stdout.count("| full context |") == 1
+    assert os.path.isfile(output_folder / "wer.json")
+
+
+def test_resume_after_kill(tmp_path):
+    """Killing training after an intra-epoch checkpoint and rerunning the same command finishes the same epochs."""
+    output_folder = tmp_path / "resume"
+    overrides = {"ckpt_interval_steps": 2, "ckpt_interval_minutes": 0, "batch_size": 4, "number_of_ctc_epochs": 1}
+    process = subprocess.Popen(
+        [sys.executable] + recipe_command(output_folder, epochs=2, **overrides),
+        cwd=REPO, env=run_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    save = output_folder / "save"
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and process.poll() is None:
+            metas = [open(save / name / "CKPT.yaml").read() for name in os.listdir(save)] if save.is_dir() else []
+            if any("brain_intra_epoch_ckpt" in meta for meta in metas):
+                break
+            time.sleep(0.5)
+        assert process.poll() is None, "training ended before an intra-epoch checkpoint was seen"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    assert not os.path.isfile(output_folder / "train_log.txt") or len(epoch_stats(output_folder)) < 2
+
+    log = run_recipe(output_folder, epochs=2, **overrides)
+    assert "Loading a checkpoint" in open(output_folder / "log.txt").read() or "Loading a checkpoint" in log
+    stats = epoch_stats(output_folder)
+    assert [epoch for epoch, _, _ in stats] == [1, 2]
+    # 96 utterances in batches of 4: 24 optimiser steps per epoch, none lost or repeated across the kill.
+    assert [steps for _, steps, _ in stats] == [24, 48]
+    assert os.path.isfile(output_folder / "wer.json")
