@@ -224,3 +224,20 @@ def test_layer_weights_table_and_plot(tmp_path):
     path = tmp_path / "weights.png"
     plot_layer_weights(weights, path, title="tiny")
     assert os.path.getsize(path) > 0
+
+
+def test_interrupted_probe_resumes_from_its_checkpoint(tmp_path):
+    encoder = StandInEncoder()
+    dataset = _toy_classification_set()
+    first = _classification_probe(tmp_path, encoder)
+    first.fit(first.hparams.epoch_counter, dataset, dataset, train_loader_kwargs={"batch_size": 4},
+              valid_loader_kwargs={"batch_size": 4})
+    trained_weights = first.layer_weights()
+    resumed = _classification_probe(tmp_path, encoder)  # a fresh process: new modules, same folder
+    resumed.hparams.epoch_counter.limit = 3
+    resumed.fit(resumed.hparams.epoch_counter, dataset, dataset, train_loader_kwargs={"batch_size": 4},
+                valid_loader_kwargs={"batch_size": 4})
+    log = (tmp_path / "train_log.txt").read_text()
+    assert [line.split(",")[0] for line in log.splitlines()] == ["epoch: 1", "epoch: 2", "epoch: 3"]
+    assert f"layer_weights: {' '.join(f'{w:.3f}' for w in trained_weights)}" in log.splitlines()[1]
+    assert resumed.layer_weights() != trained_weights  # epoch 3 went on from the restored weights

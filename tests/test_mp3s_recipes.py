@@ -6,6 +6,7 @@ subprocess, exactly as a user would, and the tests check each probe's metric, la
 checkpoints, the combined table, and that a second runner call resumes instead of re-running.
 """
 
+import glob
 import json
 import os
 import subprocess
@@ -124,3 +125,34 @@ def test_runner_rejects_unknown_probes_and_missing_data(tiny_ssl_run, tmp_path):
     no_data = subprocess.run([sys.executable, RUNNER, str(tiny_ssl_run), "--output", str(tmp_path),
                               "--tasks", "slurp_intent"], cwd=REPO, capture_output=True, text=True)
     assert no_data.returncode != 0 and "--data slurp_intent=FOLDER" in no_data.stderr
+
+
+@pytest.fixture
+def one_thread():
+    """Builds big heads on one thread: a loaded machine makes multi-threaded initialisation crawl."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# The full-size ContextNet (21 blocks, 32M parameters) takes seconds to build even on one thread; its
+# hparams file differs from bilstm.yaml only in the head, and a small ContextNet is tested in test_mp3s.py.
+HPARAMS_FILES = sorted(
+    os.path.relpath(path, REPO)
+    for path in glob.glob(os.path.join(REPO, "hparams", "mp3s", "*", "*.yaml"))
+    if not path.endswith("contextnet.yaml")
+)
+
+
+@pytest.mark.parametrize("hparams_file", HPARAMS_FILES)
+def test_every_hparams_file_builds_its_probe(hparams_file, tiny_ssl_run, tmp_path, one_thread):
+    overrides = {"ssl_folder": str(tiny_ssl_run), "output_folder": str(tmp_path)}
+    text = open(os.path.join(REPO, hparams_file), encoding="utf-8").read()
+    if "data_folder: !PLACEHOLDER" in text:
+        overrides["data_folder"] = str(tmp_path)
+    hparams = load_hyperpyyaml(text, overrides)
+    assert set(hparams["modules"]) == {"ssl_encoder", "weighted_sum", "head", "output_layer"}
+    assert hparams["weighted_sum"].num_layers == NUM_HIDDEN
+    assert {"weighted_sum", "head", "output_layer", "counter"} <= set(hparams["checkpointer"].recoverables)
+    assert "ssl_encoder" not in hparams["checkpointer"].recoverables

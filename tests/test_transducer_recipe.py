@@ -54,10 +54,10 @@ TINY = {
 
 
 def recipe_command(output_folder, epochs, **overrides):
-    """The training command line; override values are written as JSON, which YAML reads."""
+    """The training command line; non-string override values are written as JSON, which YAML reads."""
     options = {**TINY, "number_of_epochs": epochs, "number_of_ctc_epochs": epochs, **overrides}
     return [TRAIN, HPARAMS, f"--output_folder={output_folder}", "--noprogressbar"] + [
-        f"--{key}={json.dumps(value)}" for key, value in options.items()
+        f"--{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in options.items()
     ]
 
 
@@ -181,6 +181,17 @@ def test_masked_and_streamed_hypotheses_are_identical(trained_run, one_thread):
                 assert min(len(tokens) for tokens in masked) > 5
 
 
+def test_bf16_training_and_decoding(tmp_path):
+    output_folder = tmp_path / "bf16"
+    run_recipe(
+        output_folder, epochs=1, prepare_data={"select_n_sentences": [32, 8, 8]}, test_left_contexts_chunks=[None],
+        precision="bf16", eval_precision="bf16",
+    )  # fmt: skip
+    assert "Using training precision: `--precision=bf16`" in open(output_folder / "log.txt").read()
+    with open(output_folder / "wer.json") as wer_file:
+        assert set(json.load(wer_file)) == {FULL_CONTEXT, "chunk640ms_leftinf_masked", "chunk640ms_leftinf_streamed"}
+
+
 def test_ddp_two_processes(tmp_path):
     output_folder = tmp_path / "ddp"
     command = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"] + recipe_command(
@@ -198,6 +209,16 @@ def test_ddp_two_processes(tmp_path):
     assert os.path.isfile(output_folder / "wer.json")
 
 
+def checkpoint_metas(save_folder):
+    """The CKPT.yaml texts of the checkpoints written so far (none while the folder does not exist)."""
+    metas = []
+    for name in os.listdir(save_folder) if save_folder.is_dir() else []:
+        meta_file = save_folder / name / "CKPT.yaml"
+        if name.startswith("CKPT+") and meta_file.is_file():
+            metas.append(meta_file.read_text())
+    return metas
+
+
 def test_resume_after_kill(tmp_path):
     """Killing training after an intra-epoch checkpoint and rerunning the same command finishes the same epochs."""
     output_folder = tmp_path / "resume"
@@ -210,8 +231,7 @@ def test_resume_after_kill(tmp_path):
     deadline = time.time() + 300
     try:
         while time.time() < deadline and process.poll() is None:
-            metas = [open(save / name / "CKPT.yaml").read() for name in os.listdir(save)] if save.is_dir() else []
-            if any("brain_intra_epoch_ckpt" in meta for meta in metas):
+            if any("brain_intra_epoch_ckpt" in meta for meta in checkpoint_metas(save)):
                 break
             time.sleep(0.5)
         assert process.poll() is None, "training ended before an intra-epoch checkpoint was seen"
