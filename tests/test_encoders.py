@@ -48,10 +48,8 @@ BASELINES = [
     ("conformer", "RoPEMHA"),
     ("conformer", "hypermixing"),
     ("branchformer", "RelPosMHAXL"),
-    ("branchformer", "regularMHA"),
     ("branchformer", "hypermixing"),
     ("transformer", "regularMHA"),
-    ("transformer", "RoPEMHA"),
 ]
 
 

@@ -40,10 +40,10 @@ def test_summary_mixing_stream_equals_chunked_encoding(chunk_size):
 
 
 @pytest.mark.parametrize(
-    "attention_type,positional_encoding",
-    [("SummaryMixing", None), ("RelPosMHAXL", None), ("regularMHA", "fixed_abs_sine"), ("RoPEMHA", None)],
-)
-@pytest.mark.parametrize("left_context_size", [None, 2])
+    "attention_type,positional_encoding,left_context_size",
+    [("SummaryMixing", None, 2), ("RelPosMHAXL", None, None), ("regularMHA", "fixed_abs_sine", 2),
+     ("RoPEMHA", None, None)],
+)  # fmt: skip
 def test_every_attention_streams_with_any_left_context(attention_type, positional_encoding, left_context_size):
     model = make_model(attention_type, num_layers=2, positional_encoding=positional_encoding)
     features = torch.randn(1, 30, FEATURES)
