@@ -8,7 +8,7 @@ import speechbrain as sb
 import torch
 from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.lobes.models.ContextNet import ContextNet
-from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN, Classifier
+from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
 from speechbrain.lobes.models.Xvector import Xvector
 from speechbrain.nnet.losses import LogSoftmaxWrapper
 from speechbrain.utils.checkpoints import Checkpointer

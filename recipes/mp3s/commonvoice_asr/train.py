@@ -25,14 +25,13 @@ import sys
 
 import speechbrain as sb
 import torch
-from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
-from summarymixing.data import mini
 from summarymixing.data.commonvoice import prepare_common_voice
 from summarymixing.data.tokenizer import train_tokenizer
 from summarymixing.probes import CTCProbeBrain, write_results
 from summarymixing.probes.data import add_audio, load_manifest
+from summarymixing.probes.recipe import fit_probe, setup_experiment
 
 
 class CommonVoiceProbe(CTCProbeBrain):
@@ -40,7 +39,7 @@ class CommonVoiceProbe(CTCProbeBrain):
 
     def decode_tokens(self, token_ids):
         """Decodes subword ids to text."""
-        return self.tokenizer.sp.decode_ids(token_ids)
+        return self.hparams.tokenizer.sp.decode_ids(token_ids)
 
 
 def dataio_prepare(hparams, tokenizer):
@@ -69,17 +68,7 @@ def dataio_prepare(hparams, tokenizer):
 
 def main(argv):
     """Prepares the data and tokenizer, trains the probe, tests it and writes ``results.json``."""
-    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    sb.utils.distributed.ddp_init_group(run_opts)
-    with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file,
-        overrides=overrides,
-    )
-    if "mini_corpus" in hparams:  # the bundled corpus, laid out in CommonVoice's format
-        run_on_main(mini.layout, args=[hparams["mini_corpus"], hparams["mini_folder"]])
+    hparams, run_opts, _, _ = setup_experiment(argv)
     run_on_main(
         prepare_common_voice,
         kwargs={
@@ -90,28 +79,12 @@ def main(argv):
             "convert_to_wav": hparams["convert_to_wav"],
         },
     )
-    run_on_main(
-        train_tokenizer,
-        args=[hparams["train_csv"], hparams["save_folder"], hparams["output_neurons"], hparams["token_type"]],
-    )
-    tokenizer = train_tokenizer(
-        hparams["train_csv"], hparams["save_folder"], hparams["output_neurons"], hparams["token_type"]
-    )
+    tokenizer_args = [hparams["train_csv"], hparams["save_folder"], hparams["output_neurons"], hparams["token_type"]]
+    run_on_main(train_tokenizer, args=tokenizer_args)  # trains once; every process then loads it
+    tokenizer = train_tokenizer(*tokenizer_args)
     datasets = dataio_prepare(hparams, tokenizer)
-    probe = CommonVoiceProbe(
-        modules=hparams["modules"],
-        hparams=hparams,
-        run_opts=run_opts,
-        checkpointer=hparams["checkpointer"],
-    )
-    probe.tokenizer = tokenizer
-    probe.fit(
-        probe.hparams.epoch_counter,
-        datasets["train"],
-        datasets["valid"],
-        train_loader_kwargs=hparams["train_dataloader_opts"],
-        valid_loader_kwargs=hparams["valid_dataloader_opts"],
-    )
+    hparams["tokenizer"] = tokenizer
+    probe = fit_probe(CommonVoiceProbe, hparams, run_opts, datasets["train"], datasets["valid"])
     probe.evaluate(datasets["test"], min_key="WER", test_loader_kwargs=hparams["test_dataloader_opts"])
     run_on_main(  # the barrier keeps the other processes alive until the results are written
         write_results,

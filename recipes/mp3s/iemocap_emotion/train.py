@@ -30,10 +30,10 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
-from summarymixing.data import mini
 from summarymixing.data.iemocap import prepare_iemocap
 from summarymixing.probes import ClassificationProbeBrain, write_results
 from summarymixing.probes.data import add_audio, add_labels, load_manifest
+from summarymixing.probes.recipe import fit_probe, setup_experiment
 
 
 def dataio_prepare(hparams):
@@ -67,19 +67,7 @@ def run_fold(hparams, run_opts):
         },
     )
     datasets = dataio_prepare(hparams)
-    probe = ClassificationProbeBrain(
-        modules=hparams["modules"],
-        hparams=hparams,
-        run_opts=run_opts,
-        checkpointer=hparams["checkpointer"],
-    )
-    probe.fit(
-        probe.hparams.epoch_counter,
-        datasets["train"],
-        datasets["valid"],
-        train_loader_kwargs=hparams["train_dataloader_opts"],
-        valid_loader_kwargs=hparams["valid_dataloader_opts"],
-    )
+    probe = fit_probe(ClassificationProbeBrain, hparams, run_opts, datasets["train"], datasets["valid"])
     probe.evaluate(
         datasets["test"], min_key="error_rate", test_loader_kwargs=hparams["test_dataloader_opts"]
     )
@@ -88,17 +76,7 @@ def run_fold(hparams, run_opts):
 
 def main(argv):
     """Runs every leave-one-session-out fold and writes the mean accuracy to ``results.json``."""
-    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    sb.utils.distributed.ddp_init_group(run_opts)
-    with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file,
-        overrides=overrides,
-    )
-    if "mini_corpus" in hparams:  # the bundled corpus, laid out in IEMOCAP's format
-        run_on_main(mini.layout, args=[hparams["mini_corpus"], hparams["mini_folder"]])
+    hparams, run_opts, hparams_file, overrides = setup_experiment(argv)
     metrics, fold_weights = {}, []
     for speaker in hparams["test_speakers"]:
         with open(hparams_file, encoding="utf-8") as fin:

@@ -23,13 +23,12 @@ import os
 import sys
 
 import speechbrain as sb
-from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
-from summarymixing.data import mini
 from summarymixing.data.librispeech import prepare_librispeech
 from summarymixing.probes import CTCProbeBrain, write_results
 from summarymixing.probes.data import add_audio, load_manifest
+from summarymixing.probes.recipe import fit_probe, setup_experiment
 
 
 class LibriSpeechProbe(CTCProbeBrain):
@@ -78,17 +77,7 @@ def dataio_prepare(hparams):
 
 def main(argv):
     """Prepares the data, trains the probe, tests it and writes ``results.json``."""
-    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    sb.utils.distributed.ddp_init_group(run_opts)
-    with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file,
-        overrides=overrides,
-    )
-    if "mini_corpus" in hparams:  # the bundled corpus, laid out in LibriSpeech's format
-        run_on_main(mini.layout, args=[hparams["mini_corpus"], hparams["mini_folder"]])
+    hparams, run_opts, _, _ = setup_experiment(argv)
     run_on_main(
         prepare_librispeech,
         kwargs={
@@ -100,19 +89,7 @@ def main(argv):
         },
     )
     datasets = dataio_prepare(hparams)
-    probe = LibriSpeechProbe(
-        modules=hparams["modules"],
-        hparams=hparams,
-        run_opts=run_opts,
-        checkpointer=hparams["checkpointer"],
-    )
-    probe.fit(
-        probe.hparams.epoch_counter,
-        datasets["train"],
-        datasets["valid"],
-        train_loader_kwargs=hparams["train_dataloader_opts"],
-        valid_loader_kwargs=hparams["valid_dataloader_opts"],
-    )
+    probe = fit_probe(LibriSpeechProbe, hparams, run_opts, datasets["train"], datasets["valid"])
     metrics = {}
     for name in hparams["test_splits"]:
         probe.evaluate(

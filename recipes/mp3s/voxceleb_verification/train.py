@@ -28,11 +28,9 @@ import sys
 
 import speechbrain as sb
 import torch
-from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 from tqdm import tqdm
 
-from summarymixing.data import mini
 from summarymixing.data.voxceleb import prepare_voxceleb
 from summarymixing.probes import (
     ClassificationProbeBrain,
@@ -42,6 +40,7 @@ from summarymixing.probes import (
     write_results,
 )
 from summarymixing.probes.data import add_audio, add_labels, load_manifest
+from summarymixing.probes.recipe import fit_probe, setup_experiment
 
 
 class VoxCelebProbe(ClassificationProbeBrain):
@@ -104,17 +103,7 @@ def verify(probe, embeddings, trials, hparams):
 
 def main(argv):
     """Prepares the data, trains the probe, scores the trials and writes ``results.json``."""
-    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    sb.utils.distributed.ddp_init_group(run_opts)
-    with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file,
-        overrides=overrides,
-    )
-    if "mini_corpus" in hparams:  # the bundled corpus, laid out in VoxCeleb1's format
-        run_on_main(mini.layout, args=[hparams["mini_corpus"], hparams["mini_folder"]])
+    hparams, run_opts, _, _ = setup_experiment(argv)
     run_on_main(
         prepare_voxceleb,
         kwargs={
@@ -127,19 +116,7 @@ def main(argv):
     )
     trials = read_trials(hparams["verification_file"])[: hparams["select_n_trials"]]
     datasets = dataio_prepare(hparams, trials)
-    probe = VoxCelebProbe(
-        modules=hparams["modules"],
-        hparams=hparams,
-        run_opts=run_opts,
-        checkpointer=hparams["checkpointer"],
-    )
-    probe.fit(
-        probe.hparams.epoch_counter,
-        datasets["train"],
-        datasets["valid"],
-        train_loader_kwargs=hparams["train_dataloader_opts"],
-        valid_loader_kwargs=hparams["valid_dataloader_opts"],
-    )
+    probe = fit_probe(VoxCelebProbe, hparams, run_opts, datasets["train"], datasets["valid"])
     # Loads the best checkpoint and reports speaker-classification accuracy on the held-out chunks.
     probe.evaluate(
         datasets["valid"], min_key="error_rate", test_loader_kwargs=hparams["valid_dataloader_opts"]
