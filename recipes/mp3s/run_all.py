@@ -37,7 +37,7 @@ import shlex
 import subprocess
 import sys
 
-from summarymixing.probes import format_layer_weights, read_results, results_table
+from summarymixing.probes import format_layer_weights, plot_layer_weights, read_results, results_table
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -158,8 +158,6 @@ def write_tables(output, results):
         weights = {f"{r['task']} {r['head']}": r["layer_weights"] for r in encoder_results}
         sections += [f"\n## Layer weights: {encoder}\n", format_layer_weights(weights)]
         try:
-            from summarymixing.probes import plot_layer_weights
-
             plot_layer_weights(weights, os.path.join(output, f"layer_weights_{encoder}.png"), encoder)
         except ImportError as error:
             print(f"[mp3s] no layer-weight plot: {error}")

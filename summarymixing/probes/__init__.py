@@ -6,7 +6,7 @@ by a probing ``Brain`` (:mod:`summarymixing.probes.brains`). The recipes live in
 """
 
 from summarymixing.probes.brains import ClassificationProbeBrain, CTCProbeBrain, ProbeBrain
-from summarymixing.probes.frozen import FrozenEncoder, load_frozen_ssl
+from summarymixing.probes.frozen import FrozenEncoder
 from summarymixing.probes.heads import BiLSTM, BiLSTMPooling, LengthFree, MeanPooling
 from summarymixing.probes.results import read_results, results_table, write_results
 from summarymixing.probes.verification import cosine_scores, read_trials, verification_metrics
@@ -28,7 +28,6 @@ __all__ = [
     "WeightedLayerSum",
     "cosine_scores",
     "format_layer_weights",
-    "load_frozen_ssl",
     "plot_layer_weights",
     "read_results",
     "read_trials",

@@ -91,20 +91,3 @@ class FrozenEncoder(torch.nn.Module):
             )
         return hidden
 
-
-def load_frozen_ssl(run_folder):
-    """Loads a pre-trained wav2vec 2.0 run folder as a :class:`FrozenEncoder`.
-
-    Arguments
-    ---------
-    run_folder : str
-        Output folder of a ``recipes/wav2vec2`` pre-training run.
-
-    Returns
-    -------
-    FrozenEncoder
-        The frozen encoder returning all hidden states.
-    """
-    from summarymixing.wav2vec2 import load_pretrained
-
-    return FrozenEncoder(load_pretrained(run_folder, freeze=True))
