@@ -32,6 +32,7 @@ from summarymixing.probes import (
     verification_metrics,
     write_results,
 )
+from summarymixing.probes.data import add_labels, load_manifest
 
 
 class StandInEncoder(torch.nn.Module):
@@ -241,3 +242,21 @@ def test_interrupted_probe_resumes_from_its_checkpoint(tmp_path):
     assert [line.split(",")[0] for line in log.splitlines()] == ["epoch: 1", "epoch: 2", "epoch: 3"]
     assert f"layer_weights: {' '.join(f'{w:.3f}' for w in trained_weights)}" in log.splitlines()[1]
     assert resumed.layer_weights() != trained_weights  # epoch 3 went on from the restored weights
+
+
+def test_manifests_and_labels_give_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.csv"):
+        load_manifest(str(tmp_path / "missing.csv"))
+    manifest = tmp_path / "train.csv"
+    manifest.write_text("ID,duration,wav,emo\na,2.0,a.wav,sad\nb,1.0,b.wav,neu\nc,3.0,c.wav,ang\n")
+    dataset = load_manifest(str(manifest), sorting="ascending", select_n=2)
+    assert dataset.data_ids == ["b", "a"]
+    assert load_manifest(str(manifest), max_duration=2.5).data_ids == ["b", "a"]
+    with pytest.raises(ValueError, match="sorting"):
+        load_manifest(str(manifest), sorting="by_speaker")
+    full = load_manifest(str(manifest))
+    with pytest.raises(ValueError, match="3 classes of 'emo' but the classifier has 2 outputs"):
+        add_labels([full], "emo", str(tmp_path / "labels.txt"), num_classes=2)
+    encoder = add_labels([full], "emo", str(tmp_path / "labels2.txt"), num_classes=4)
+    full.set_output_keys(["id", "label_encoded"])
+    assert sorted(encoder.decode_ndim(item["label_encoded"])[0] for item in full) == ["ang", "neu", "sad"]

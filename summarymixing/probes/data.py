@@ -115,6 +115,7 @@ def add_labels(datasets, label_key, encoder_path, num_classes):
             f"the data has {len(label_encoder)} classes of '{label_key}' but the classifier "
             f"has {num_classes} outputs: raise the number of outputs in the hparams file"
         )
+    label_encoder.ignore_len()  # checked above: the classifier may have more outputs than classes
     for dataset in datasets:
         dataset.add_dynamic_item(label_pipeline)
     return label_encoder

@@ -71,6 +71,7 @@ def dataio_prepare(hparams):
             f"the training transcripts have {len(label_encoder)} characters (with blank) but "
             f"output_neurons is {hparams['output_neurons']}: raise output_neurons"
         )
+    label_encoder.ignore_len()  # checked above: the CTC layer may have more outputs than characters
     sb.dataio.dataset.set_output_keys(list(datasets.values()), ["id", "sig", "wrd", "tokens"])
     return datasets
 
