@@ -62,8 +62,8 @@ def test_reloaded_checkpoint_gives_identical_hidden_states(run):
     wavs, wav_lens = torch.randn(2, 24000), torch.tensor([1.0, 0.75])
     brain.modules.eval()
     with torch.no_grad():
-        latents, frame_lens = brain.modules.frontend(wavs, wav_lens)
-        _, expected = brain.modules.context_encoder(latents, frame_lens)
+        latents, frame_lens = brain.modules.wav2vec2.frontend(wavs, wav_lens)
+        _, expected = brain.modules.wav2vec2.context_encoder(latents, frame_lens)
     trainable = load_pretrained(folder, freeze=False).eval()
     with torch.no_grad():
         assert torch.equal(trainable(wavs, wav_lens), expected)

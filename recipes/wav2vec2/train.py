@@ -26,7 +26,7 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.sampler import DynamicBatchSampler
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
-from summarymixing.wav2vec2 import MaskingCollate, masked_prediction_stats
+from summarymixing.wav2vec2 import MaskingCollate
 
 logger = logging.getLogger(__name__)
 
@@ -40,16 +40,7 @@ class Wav2Vec2Brain(sb.Brain):
         """Returns the objective and its statistics for a masked batch."""
         batch = batch.to(self.device)
         wavs, wav_lens = batch.sig
-        return masked_prediction_stats(
-            self.modules.frontend,
-            self.modules.context_encoder,
-            self.modules.quantiser,
-            self.modules.prediction_head,
-            self.hparams.loss,
-            wavs,
-            wav_lens,
-            batch.mask.data,
-        )
+        return self.modules.wav2vec2(wavs, wav_lens, batch.mask.data)
 
     def compute_objectives(self, predictions, batch, stage):
         """Accumulates the statistics to log and returns the loss."""

@@ -28,7 +28,7 @@ import time
 import torch
 from hyperpyyaml import resolve_references
 
-from summarymixing.wav2vec2 import MaskingCollate, masked_prediction_stats
+from summarymixing.wav2vec2 import MaskingCollate
 from summarymixing.wav2vec2.pretrained import load_yaml_entries
 
 HPARAMS_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "hparams", "wav2vec2")
@@ -36,8 +36,7 @@ MODELS = {
     "SummaryMixing": "conformer_summarymixing_librilight.yaml",
     "RelPosMHAXL": "conformer_mhsa_librilight.yaml",
 }
-MODEL_KEYS = ("frontend", "context_encoder", "quantiser", "prediction_head", "loss")
-TRAINED_KEYS = MODEL_KEYS[:-1]
+MODEL_KEY = "wav2vec2"
 
 
 def build_model(hparams_file, num_layers=None):
@@ -49,12 +48,12 @@ def build_model(hparams_file, num_layers=None):
         overrides["encoder"] = {"num_layers": num_layers}
     with open(hparams_file, encoding="utf-8") as stream:
         resolved = resolve_references(stream, overrides).getvalue()
-    return load_yaml_entries(resolved, MODEL_KEYS)
+    return load_yaml_entries(resolved, [MODEL_KEY])[MODEL_KEY]
 
 
 def count_parameters(model):
-    """Number of trainable parameters of the pre-trained modules."""
-    return sum(p.numel() for key in TRAINED_KEYS for p in model[key].parameters() if p.requires_grad)
+    """Number of trainable parameters (front end, context encoder, quantiser, prediction head)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def resident_memory_peak_reset():
@@ -86,17 +85,14 @@ def measure(model_name, args):
     torch.manual_seed(0)
     device = torch.device(args.device)
     model = build_model(os.path.join(args.hparams_folder, MODELS[model_name]), args.num_layers)
-    modules = [model[key].to(device).train() for key in TRAINED_KEYS]
-    optimizer = torch.optim.AdamW([p for module in modules for p in module.parameters()], lr=5e-4)
-    collate = MaskingCollate(model["frontend"].frame_counter, 0.65, 10)
+    model = model.to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-4)
+    collate = MaskingCollate(model.frontend.frame_counter, 0.65, 10)
     dtype = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[args.precision]
 
     def step(batch):
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            stats = masked_prediction_stats(
-                *modules, model["loss"], batch.sig.data.to(device), batch.sig.lengths.to(device),
-                batch.mask.data.to(device),
-            )
+            stats = model(batch.sig.data.to(device), batch.sig.lengths.to(device), batch.mask.data.to(device))
         stats["loss"].backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -3,8 +3,8 @@
 Pieces (each tested in its module): :class:`MelCNNFrontEnd` (filterbanks + CNN, 20 ms frames) with its exact
 :class:`FrameCounter`; :class:`MaskingCollate` / :func:`compute_span_mask` (masks drawn in the data loader for
 the frames the front end will produce); :class:`ContextEncoder` (projection, mask embedding, encoder with
-hidden states); :class:`Wav2Vec2Loss` (contrastive + diversity); :func:`masked_prediction_stats` (one
-pre-training forward pass). The quantiser is SpeechBrain's ``W2VTargetQuantiser``. The recipe is
+hidden states); :class:`Wav2Vec2Loss` (contrastive + diversity); :class:`Wav2Vec2Pretrainer` (the whole
+pre-training model as one module, so DDP reduces its gradients in one fixed order). The quantiser is SpeechBrain's ``W2VTargetQuantiser``. The recipe is
 ``recipes/wav2vec2/train.py``.
 
 Downstream use (MP3S probes)::
@@ -27,7 +27,7 @@ from summarymixing.wav2vec2.frontend import FrameCounter, MelCNNFrontEnd
 from summarymixing.wav2vec2.loss import Wav2Vec2Loss
 from summarymixing.wav2vec2.masking import MaskingCollate, compute_span_mask
 from summarymixing.wav2vec2.pretrained import PretrainedWav2Vec2, load_pretrained
-from summarymixing.wav2vec2.pretraining import masked_prediction_stats
+from summarymixing.wav2vec2.pretraining import Wav2Vec2Pretrainer
 
 __all__ = [
     "ContextEncoder",
@@ -36,7 +36,7 @@ __all__ = [
     "MelCNNFrontEnd",
     "PretrainedWav2Vec2",
     "Wav2Vec2Loss",
+    "Wav2Vec2Pretrainer",
     "compute_span_mask",
     "load_pretrained",
-    "masked_prediction_stats",
 ]
