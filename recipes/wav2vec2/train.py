@@ -24,7 +24,7 @@ from collections import defaultdict
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.sampler import DynamicBatchSampler
-from speechbrain.utils.distributed import if_main_process, run_on_main
+from speechbrain.utils.distributed import run_on_main
 
 from summarymixing.wav2vec2 import MaskingCollate
 
@@ -59,12 +59,11 @@ class Wav2Vec2Brain(sb.Brain):
         if should_step and self.optimizer_step % self.hparams.log_interval == 0:
             stats = self.averaged_stats()
             stats["temperature"] = outputs["temperature"]
-            if if_main_process():
-                self.hparams.train_logger.log_stats(
-                    stats_meta={"step": self.optimizer_step, "lr": self.optimizer.param_groups[0]["lr"]},
-                    train_stats=stats,
-                    verbose=False,
-                )
+            self.hparams.train_logger.log_stats(  # on every process: it writes on the main one and broadcasts
+                stats_meta={"step": self.optimizer_step, "lr": self.optimizer.param_groups[0]["lr"]},
+                train_stats=stats,
+                verbose=False,
+            )
 
     def averaged_stats(self):
         """Returns the mean of each statistic since the last call and starts a new window."""

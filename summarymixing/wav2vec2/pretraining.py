@@ -1,8 +1,7 @@
 """The wav2vec 2.0 pre-training model: one module whose forward pass returns the objective.
 
-One module (rather than one per piece) so that DDP wraps all trainable parameters in a single reducer: with
-layerdrop, ranks run different graphs, and separately wrapped modules would then reduce their gradients in
-different orders on different ranks and deadlock.
+One module (rather than one per piece) so that DDP wraps all trainable parameters in a single reducer, whose
+gradient reductions run in one fixed order whatever layers layerdrop skips.
 """
 
 import torch
