@@ -18,6 +18,8 @@ Implementation notes
 * Multi-head: the features are split into ``nhead`` groups; each layer of ``f`` and ``s`` has one weight per
   head (a block-diagonal weight), applied as one batched matmul over a leading head dimension. The combiner is a
   dense projection over the concatenated heads (it mixes the heads, as the output projection of attention does).
+  The first layers of ``f`` and ``s`` read the same input: they run as one batched matmul with each head's two
+  weights side by side (a wider matmul, one activation call, one input-gradient matmul instead of two and a sum).
 * The time sum is accumulated in float32 when the branches run in float16/bfloat16 (autocast), and padded
   frames are zeroed (not multiplied) before the sum, so nothing in a padded frame can reach a valid frame.
 * Dynamic-chunk summaries use chunk sums and prefix sums over chunks: cost linear in time, no [T, T] tensor.
@@ -83,7 +85,7 @@ class HeadwiseLinear(nn.Module):
         torch.Tensor
             [nhead, N, out_features / nhead].
         """
-        return torch.baddbmm(self.bias, x, self.weight)
+        return _headwise([self], x)
 
 
 @dataclass
@@ -219,8 +221,11 @@ class SummaryMixing(nn.Module):
 
     def _run(self, layers, x):
         for layer in layers:
-            x = self.dropout(self.activation(layer(x)))
+            x = self._activate(layer(x))
         return x
+
+    def _activate(self, x):
+        return self.dropout(self.activation(x))
 
     # ---------------------------------------------------------------------------------------------------------
     # Public interface
@@ -275,16 +280,13 @@ class SummaryMixing(nn.Module):
             chunk_size, left = self._check_chunk_config(dynchunktrain_config)
             sums, counts = self._chunk_sums(summary, pad, chunk_size)
             sums, counts = _window_sums(sums, counts, left)
-            bias = self._summary_bias(sums, counts)
         elif attn_mask is not None:
-            allowed = self._check_attn_mask(attn_mask, time)
-            sums, counts = self._masked_sums(summary, pad, allowed)
-            return self._combine(local, self._summary_bias(sums, counts), 1, batch, time), None
+            chunk_size = 1
+            sums, counts = self._masked_sums(summary, pad, self._check_attn_mask(attn_mask, time))
         else:
             chunk_size = time
             sums, counts = self._chunk_sums(summary, pad, max(time, 1))
-            bias = self._summary_bias(sums, counts)
-        return self._combine(local, bias, chunk_size, batch, time), None
+        return self._mix(local, sums, counts, chunk_size, batch, time), None
 
     def make_streaming_state(self, left_context_chunks=None):
         """Creates an empty state for :meth:`forward_streaming`.
@@ -358,8 +360,7 @@ class SummaryMixing(nn.Module):
             if state.left_context_chunks > 0:
                 state.chunk_sums = (state.chunk_sums + [sums])[-state.left_context_chunks:]
                 state.chunk_counts = (state.chunk_counts + [counts])[-state.left_context_chunks:]
-        bias = self._summary_bias(total[:, :, None], total_count[:, None])
-        return self._combine(local, bias, max(time, 1), batch, time)
+        return self._mix(local, total[:, :, None], total_count[:, None], max(time, 1), batch, time)
 
     # ---------------------------------------------------------------------------------------------------------
     # Computation
@@ -369,14 +370,17 @@ class SummaryMixing(nn.Module):
         head-major [nhead, B, T, summary_dim / nhead]."""
         batch, time, _ = x.shape
         heads = x.reshape(batch * time, self.nhead, self.enc_dim // self.nhead).transpose(0, 1)
-        summary = self._run(self.summary_layers, heads)
-        if self.mode == "SummaryMixing-fast":
-            local_h = self.local_dim // self.nhead
-            local, summary = summary[..., :local_h], summary[..., local_h:]
-        elif self.mode == "SummaryMixing":
-            local = self._run(self.local_layers, heads)
+        if self.mode == "SummaryMixing":
+            first = [self.local_layers[0], self.summary_layers[0]]
+            hidden = self._activate(_headwise(first, heads))
+            local, summary = hidden.split([layer.weight.shape[2] for layer in first], dim=2)
+            local = self._run(self.local_layers[1:], local)
+            summary = self._run(self.summary_layers[1:], summary)
         else:
+            summary = self._run(self.summary_layers, heads)
             local = None
+            if self.mode == "SummaryMixing-fast":
+                local, summary = summary.split([self.local_dim // self.nhead, self.summary_dim // self.nhead], dim=2)
         if local is not None:
             local = self.local_norm(local.transpose(0, 1).reshape(batch * time, self.local_dim))
         return local, summary.unflatten(1, (batch, time))
@@ -404,28 +408,29 @@ class SummaryMixing(nn.Module):
             sums = torch.matmul(weights, summary.to(valid.dtype))
         return sums, weights.sum(2)
 
-    def _summary_bias(self, sums, counts):
-        """``W_m mean + b`` of the combiner, from head-major sums [nhead, B, K, .] and counts [B, K]:
-        [B, K, enc_dim] (for lite mode, already the activated output)."""
-        heads, batch, groups, _ = sums.shape
+    def _mix(self, local, sums, counts, chunk_size, batch, time):
+        """The combiner over ``[f(x_t); mean]`` for frames in chunks of ``chunk_size`` (the last may be shorter):
+        the summary half ``W_m mean + b`` once per chunk, from head-major sums [nhead, B, K, .] and counts
+        [B, K], added as a broadcast over the chunk's frames to the local half ``W_f f(x_t)`` (computed on the
+        length padded to K chunks, so that no per-frame copy of the summary term is made), then the activation.
+        Returns [B, T, enc_dim]."""
+        local_weight, summary_weight = self.combiner.weight.split([self.local_dim, self.summary_dim], dim=1)
+        groups = sums.shape[2]
         mean = sums / counts.clamp(min=1.0)[:, :, None]
         mean = mean.permute(1, 2, 0, 3).reshape(batch, groups, self.summary_dim)
         mean = self.summary_norm(mean.to(self.combiner.weight.dtype))
-        bias = nn.functional.linear(mean, self.combiner.weight[:, self.local_dim:], self.combiner.bias)
-        return self.activation(bias) if self.local_dim == 0 else bias
-
-    def _combine(self, local, bias, chunk_size, batch, time):
-        """Adds each chunk's summary term to its frames' local term and applies the combiner activation."""
-        groups = bias.shape[1]
-        if groups != time:
-            bias = bias[:, :, None].expand(-1, -1, chunk_size, -1).reshape(batch, groups * chunk_size, -1)
-        frames = bias[:, :time]
+        bias = nn.functional.linear(mean, summary_weight, self.combiner.bias)[:, :, None]
+        padded = groups * chunk_size
         if local is None:
-            return frames.contiguous()
-        mixed = torch.addmm(
-            frames.reshape(batch * time, self.enc_dim), local, self.combiner.weight[:, : self.local_dim].t()
-        )
-        return self.activation(mixed).view(batch, time, self.enc_dim)
+            mixed = self.activation(bias).expand(-1, -1, chunk_size, -1)
+        else:
+            local = local.view(batch, time, self.local_dim)
+            if padded != time:
+                local = nn.functional.pad(local, (0, 0, 0, padded - time))
+            mixed = torch.matmul(local.view(batch, groups, chunk_size, self.local_dim), local_weight.t())
+            mixed = self.activation(mixed.add_(bias))
+        mixed = mixed.reshape(batch, padded, self.enc_dim)
+        return (mixed if padded == time else mixed[:, :time]).contiguous()
 
     # ---------------------------------------------------------------------------------------------------------
     # Input checks
@@ -478,6 +483,15 @@ class SummaryMixing(nn.Module):
 def _accumulation_dtype(dtype):
     """float32 for half-precision streams, their own dtype otherwise."""
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def _headwise(layers, x):
+    """Runs :class:`HeadwiseLinear` layers that read the same head-major input [nhead, N, in / nhead] as one
+    batched matmul, their outputs side by side: [nhead, N, sum of out / nhead]."""
+    if len(layers) == 1:
+        return torch.baddbmm(layers[0].bias, x, layers[0].weight)
+    weight = torch.cat([layer.weight for layer in layers], dim=2)
+    return torch.baddbmm(torch.cat([layer.bias for layer in layers], dim=2), x, weight)
 
 
 def _zero_padding(summary, pad):

@@ -110,6 +110,21 @@ def test_output_matches_frame_by_frame_reference(mode):
         torch.testing.assert_close(out[valid], expected[valid], atol=ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("local_hidden,summary_hidden", [([], [12, 8]), ([4], []), ([], [])])
+@pytest.mark.parametrize("use_layernorm", [True, False])
+def test_fused_first_layers_match_reference_for_any_branch_shapes(local_hidden, summary_hidden, use_layernorm):
+    # the first layers of f and s run as one matmul and are split after: widths and depths may differ
+    cell = make_cell(nhead=2, local_proj_hid_dim=local_hidden, local_proj_out_dim=4, summary_hid_dim=summary_hidden,
+                     summary_out_dim=12, use_layernorm=use_layernorm)
+    lengths = [7, 5]
+    x = torch.randn(2, 7, 8)
+    pad = padding_mask(lengths, 7)
+    for config, context in [(None, whole_utterance), (DynChunkTrainConfig(3, 1), chunk_context(3, 1))]:
+        out, _ = cell(x, key_padding_mask=pad, dynchunktrain_config=config)
+        expected = naive_output(cell, x, lengths, context)
+        torch.testing.assert_close(out[~pad], expected[~pad], atol=ATOL, rtol=0)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_padding_never_reaches_valid_frames(mode):
     cell = make_cell(mode, nhead=2)
