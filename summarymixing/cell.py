@@ -370,19 +370,26 @@ class SummaryMixing(nn.Module):
         head-major [nhead, B, T, summary_dim / nhead]."""
         batch, time, _ = x.shape
         heads = x.reshape(batch * time, self.nhead, self.enc_dim // self.nhead).transpose(0, 1)
+        local = None
         if self.mode == "SummaryMixing":
             first = [self.local_layers[0], self.summary_layers[0]]
             hidden = self._activate(_headwise(first, heads))
             local, summary = hidden.split([layer.weight.shape[2] for layer in first], dim=2)
-            local = self._run(self.local_layers[1:], local)
             summary = self._run(self.summary_layers[1:], summary)
+            if len(self.local_layers) > 1:
+                # the last activation runs after the heads are put side by side, so that its gradient (from the
+                # LayerNorm and the combiner) is contiguous: 2x faster than on the head-major view
+                local = self._run(self.local_layers[1:-1], local)
+                local = self._activate(_frame_major(self.local_layers[-1](local)))
+            else:
+                local = _frame_major(local)
         else:
             summary = self._run(self.summary_layers, heads)
-            local = None
             if self.mode == "SummaryMixing-fast":
                 local, summary = summary.split([self.local_dim // self.nhead, self.summary_dim // self.nhead], dim=2)
+                local = _frame_major(local)
         if local is not None:
-            local = self.local_norm(local.transpose(0, 1).reshape(batch * time, self.local_dim))
+            local = self.local_norm(local)
         return local, summary.unflatten(1, (batch, time))
 
     @staticmethod
@@ -483,6 +490,11 @@ class SummaryMixing(nn.Module):
 def _accumulation_dtype(dtype):
     """float32 for half-precision streams, their own dtype otherwise."""
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def _frame_major(heads):
+    """Head-major [nhead, N, F / nhead] to frame-major [N, F], heads side by side."""
+    return heads.transpose(0, 1).flatten(1)
 
 
 def _headwise(layers, x):
