@@ -266,8 +266,8 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int,
                         help=f"max timed rounds per length (default {ROUNDS}, quick 1; 0: peak memory only)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--max-gb", type=float, default=8.0,
-                        help="skip a variant where its extrapolated peak memory exceeds this (default 8)")
+    parser.add_argument("--max-gb", type=float, default=6.0,
+                        help="skip a variant where its extrapolated peak memory exceeds this (default 6)")
     parser.add_argument("--mode", default="SummaryMixing", help="SummaryMixing mode (default SummaryMixing)")
     parser.add_argument("--no-streaming", action="store_true", help="skip the streaming table")
     parser.add_argument("--no-training", action="store_true", help="skip the training-step table")
