@@ -8,3 +8,4 @@ from summarymixing.branchformer import BranchformerEncoder, BranchformerEncoderL
 from summarymixing.conformer import ConformerEncoder, ConformerEncoderLayer
 from summarymixing.transformer import TransformerEncoder, TransformerEncoderLayer
 from summarymixing.transformer_asr import TransformerASR, TransformerASRStreamingContext
+from summarymixing.transducer import transducer_loss
