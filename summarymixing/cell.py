@@ -418,9 +418,8 @@ class SummaryMixing(nn.Module):
     def _mix(self, local, sums, counts, chunk_size, batch, time):
         """The combiner over ``[f(x_t); mean]`` for frames in chunks of ``chunk_size`` (the last may be shorter):
         the summary half ``W_m mean + b`` once per chunk, from head-major sums [nhead, B, K, .] and counts
-        [B, K], added as a broadcast over the chunk's frames to the local half ``W_f f(x_t)`` (computed on the
-        length padded to K chunks, so that no per-frame copy of the summary term is made), then the activation.
-        Returns [B, T, enc_dim]."""
+        [B, K], added to the local half ``W_f f(x_t)`` of the chunk's frames (as a broadcast when the chunks
+        tile the sequence: no per-frame copy), then the activation. Returns [B, T, enc_dim]."""
         local_weight, summary_weight = self.combiner.weight.split([self.local_dim, self.summary_dim], dim=1)
         groups = sums.shape[2]
         mean = sums / counts.clamp(min=1.0)[:, :, None]
@@ -429,15 +428,15 @@ class SummaryMixing(nn.Module):
         bias = nn.functional.linear(mean, summary_weight, self.combiner.bias)[:, :, None]
         padded = groups * chunk_size
         if local is None:
-            mixed = self.activation(bias).expand(-1, -1, chunk_size, -1)
+            frames = self.activation(bias).expand(-1, -1, chunk_size, -1).reshape(batch, padded, self.enc_dim)
+            return frames[:, :time].contiguous()
+        if padded == time:
+            mixed = torch.matmul(local.view(batch, groups, chunk_size, self.local_dim), local_weight.t()).add_(bias)
         else:
-            local = local.view(batch, time, self.local_dim)
-            if padded != time:
-                local = nn.functional.pad(local, (0, 0, 0, padded - time))
-            mixed = torch.matmul(local.view(batch, groups, chunk_size, self.local_dim), local_weight.t())
-            mixed = self.activation(mixed.add_(bias))
-        mixed = mixed.reshape(batch, padded, self.enc_dim)
-        return (mixed if padded == time else mixed[:, :time]).contiguous()
+            # a shorter last chunk: the summary terms are copied per frame (cheaper than a padded matmul)
+            frames = bias.expand(-1, -1, chunk_size, -1).reshape(batch, padded, self.enc_dim)[:, :time]
+            mixed = torch.addmm(frames.reshape(batch * time, self.enc_dim), local, local_weight.t())
+        return self.activation(mixed).view(batch, time, self.enc_dim)
 
     # ---------------------------------------------------------------------------------------------------------
     # Input checks
