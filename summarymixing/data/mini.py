@@ -26,6 +26,8 @@ Every format with its preparer (``root = mini.layout(<format>, folder)``):
 ``voxpopuli``    ``voxpopuli.prepare_voxpopuli(f"{root}/transcribed_data/en", save)``
 =============== ==========================================================================================
 
+``librispeech_seen_voices`` is prepared as ``librispeech`` (it is a ``LibriSpeech`` root too, split otherwise).
+
 The pool: 26 English voices (20 train, 3 dev, 3 test speakers; about 1040 / 120 / 120 spoken commands of about
 1.8 s, four speaking styles each), and 8 Welsh and 8 Basque voices (90 / 15 / 15 sentences each); see
 :mod:`summarymixing.data.generate_mini` and ``pool.csv`` (``id, language, speaker, gender, voice, style, split,
@@ -41,6 +43,10 @@ Formats (``mini.FORMATS``) and what they hold:
 
 - ``"librispeech"`` -> ``LibriSpeech/{train-clean-100,dev-clean,test-clean}/<spk>/<chapter>/<spk>-<chapter>-<utt>.flac``
   plus ``<spk>-<chapter>.trans.txt`` (upper case) and ``SPEAKERS.TXT``; the English pool, by its split.
+- ``"librispeech_seen_voices"`` -> the same files, split by :func:`seen_voice_splits`: dev-clean and test-clean
+  hold 6 + 6 sentences of each of the 20 training voices that occur nowhere else in the pool, train-clean-100 all
+  other English utterances (26 voices). A small model learns to recognise unseen sentences of seen voices within
+  minutes on a CPU, which the transducer's mini recipe needs; unseen voices (``"librispeech"``) need far more.
 - ``"librilight"`` -> ``librilight/small/<spk>/<book>/<file>.flac`` + ``<file>.json`` (``speaker``, ``book_meta``,
   ``snr``, ``voice_activity``: ``[[onset, offset], ...]`` seconds); the English training speakers' utterances
   joined with 0.3-1.5 s silences into files of about 30 s (``ids``: file stem -> its pool ids, in order).
@@ -76,7 +82,7 @@ import os
 import random
 import re
 import shutil
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -207,18 +213,58 @@ def _librispeech_names(row):
     return str(100 + number), str(1000 + number)
 
 
-def _layout_librispeech(builder):
+def seen_voice_splits(held_out_per_split=6):
+    """``{pool id: split}`` for ``librispeech_seen_voices``: dev and test are unseen sentences of seen voices.
+
+    Each training voice gives its first ``2 * held_out_per_split`` utterances whose text occurs nowhere else in
+    the English pool (alternately to ``dev`` and ``test``), so no dev or test sentence is ever trained on; all
+    other English utterances, the pool's dev and test voices included, are ``train``.
+
+    Arguments
+    ---------
+    held_out_per_split : int
+        Utterances per training voice in each of dev and test.
+
+    Returns
+    -------
+    dict
+
+    Example
+    -------
+    >>> splits = seen_voice_splits()
+    >>> sorted(Counter(splits.values()).items())
+    [('dev', 120), ('test', 120), ('train', 1040)]
+    """
+    rows = pool_rows("en")
+    text_count = Counter(row["text"] for row in rows)
+    splits, held_out = {}, Counter()
+    for row in rows:
+        speaker = row["speaker"]
+        if row["split"] == "train" and text_count[row["text"]] == 1 and held_out[speaker] < 2 * held_out_per_split:
+            splits[row["id"]] = ("dev", "test")[held_out[speaker] % 2]
+            held_out[speaker] += 1
+        else:
+            splits[row["id"]] = "train"
+    return splits
+
+
+def _layout_librispeech_seen_voices(builder):
+    return _layout_librispeech(builder, seen_voice_splits())
+
+
+def _layout_librispeech(builder, splits=None):
     split_names = {"train": "train-clean-100", "dev": "dev-clean", "test": "test-clean"}
     transcripts, ids, speakers, minutes = defaultdict(list), {}, {}, defaultdict(float)
     for row, samples in builder.cut(pool_rows("en")):
+        split = splits[row["id"]] if splits else row["split"]
         speaker, chapter = _librispeech_names(row)
         utterance = f"{speaker}-{chapter}-{int(row['id'].rsplit('_', 1)[1]):04d}"
-        folder = os.path.join(split_names[row["split"]], speaker, chapter)
+        folder = os.path.join(split_names[split], speaker, chapter)
         builder.audio(os.path.join(folder, utterance + ".flac"), samples)
         transcripts[os.path.join(folder, f"{speaker}-{chapter}.trans.txt")].append(
             f"{utterance} {row['text'].upper()}\n")
         ids[utterance] = row["id"]
-        speakers[speaker] = (row["gender"].upper(), split_names[row["split"]], row["voice"])
+        speakers.setdefault(speaker, (row["gender"].upper(), split_names[split], row["voice"]))
         minutes[speaker] += row["duration"] / 60
     for path, lines in transcripts.items():
         builder.text(path, "".join(sorted(lines)))
@@ -468,6 +514,7 @@ def _layout_voxpopuli(builder, train_utterances_per_speaker=20):
 
 FORMATS = {
     "librispeech": ("LibriSpeech", _layout_librispeech),
+    "librispeech_seen_voices": ("LibriSpeech", _layout_librispeech_seen_voices),
     "librilight": ("librilight", _layout_librilight),
     "commonvoice": ("CommonVoice", _layout_commonvoice),
     "slurp": ("SLURP", _layout_slurp),
