@@ -3,11 +3,13 @@
 import pytest
 import torch
 from speechbrain.lobes.models.transformer.Conformer import ConformerEncoder
+from speechbrain.lobes.models.wav2vec import W2VTargetQuantiser
 from speechbrain.nnet.losses import ContrastiveLoss
 
 from summarymixing.wav2vec2 import (
     ContextEncoder,
     MaskingCollate,
+    MatmulGumbelVectorQuantiser,
     MelCNNFrontEnd,
     PretrainedWav2Vec2,
     Wav2Vec2Loss,
@@ -113,6 +115,29 @@ def test_loss_shape_errors():
         Wav2Vec2Loss()(torch.randn(2, 5, 4), torch.randn(2, 6, 4), torch.tensor(0.0))
     with pytest.raises(ValueError, match="at least 2"):
         Wav2Vec2Loss()(torch.randn(2, 1, 4), torch.randn(2, 1, 4), torch.tensor(0.0))
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_matmul_quantiser_equals_speechbrains(training):
+    torch.manual_seed(0)
+    speechbrain_quantiser = W2VTargetQuantiser(in_dim=24, out_dim=16, num_vars=40).train(training)
+    matmul_quantiser = W2VTargetQuantiser(in_dim=24, out_dim=16, num_vars=40, quantiser=MatmulGumbelVectorQuantiser)
+    matmul_quantiser.load_state_dict(speechbrain_quantiser.state_dict())  # same parameter names
+    matmul_quantiser.train(training)
+    latents = torch.randn(3, 50, 24)
+    results = []
+    for quantiser in (speechbrain_quantiser, matmul_quantiser):
+        inputs = latents.clone().requires_grad_()
+        torch.manual_seed(1)  # the same Gumbel noise
+        targets, meta = quantiser(inputs)
+        (targets.square().sum() + meta["diversity_loss"]).backward()
+        grads = [inputs.grad] + [parameter.grad for parameter in quantiser.parameters() if parameter.requires_grad]
+        results.append((targets, meta, grads))
+    (expected, expected_meta, expected_grads), (targets, meta, grads) = results
+    assert torch.equal(targets, expected)  # the same codes: one non-zero term per sum
+    assert meta == expected_meta
+    for grad, expected_grad in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(grad, expected_grad)  # sums taken in another order
 
 
 def tiny_model(freeze):

@@ -27,6 +27,7 @@ import time
 
 import torch
 from hyperpyyaml import resolve_references
+from speechbrain.nnet.quantisers import GumbelVectorQuantizer
 
 from summarymixing.wav2vec2 import MaskingCollate
 from summarymixing.wav2vec2.pretrained import load_yaml_entries
@@ -49,6 +50,20 @@ def build_model(hparams_file, num_layers=None):
     with open(hparams_file, encoding="utf-8") as stream:
         resolved = resolve_references(stream, overrides).getvalue()
     return load_yaml_entries(resolved, [MODEL_KEY])[MODEL_KEY]
+
+
+def use_speechbrain_quantiser(model):
+    """Swaps the YAML's quantiser for SpeechBrain's ``GumbelVectorQuantizer`` (same parameters and outputs).
+
+    For comparison: SpeechBrain's quantiser builds ``[masked frames, codes, code dim]`` tensors in the forward
+    and backward passes that :class:`summarymixing.wav2vec2.MatmulGumbelVectorQuantiser` does not.
+    """
+    used = model.quantiser.quantiser
+    speechbrain_quantiser = GumbelVectorQuantizer(
+        used.input_dim, used.num_vars, (used.max_temp, used.min_temp, used.temp_decay), used.groups, used.vq_dim
+    )
+    speechbrain_quantiser.load_state_dict(used.state_dict())
+    model.quantiser.quantiser = speechbrain_quantiser
 
 
 def count_parameters(model):
@@ -85,6 +100,8 @@ def measure(model_name, args):
     torch.manual_seed(0)
     device = torch.device(args.device)
     model = build_model(os.path.join(args.hparams_folder, MODELS[model_name]), args.num_layers)
+    if args.speechbrain_quantiser:
+        use_speechbrain_quantiser(model)
     model = model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-4)
     collate = MaskingCollate(model.frontend.frame_counter, 0.65, 10)
@@ -124,7 +141,7 @@ def measure(model_name, args):
         results.append(
             {"model": model_name, "seconds": seconds, "time": min(times), "cpu_time": min(cpu_times),
              "peak": min(peaks), "step_memory": min(step_memories),
-             "params": count_parameters(model)}
+             "params": count_parameters(model), "quantiser": type(model.quantiser.quantiser).__name__}
         )
     return results
 
@@ -144,7 +161,8 @@ def print_table(results, args):
     unit = "peak GB allocated" if args.device.startswith("cuda") else "peak GB RSS"
     print(f"device {args.device}, threads {torch.get_num_threads()}, precision {args.precision}, batch "
           f"{args.batch_size}, layers {args.num_layers or 12}, min of {args.repeats}")
-    print(f"parameters: SummaryMixing {params[sm]:.1f}M, RelPosMHAXL {params[mhsa]:.1f}M")
+    print(f"parameters: SummaryMixing {params[sm]:.1f}M, RelPosMHAXL {params[mhsa]:.1f}M; quantiser "
+          f"{by_key[(sm, args.lengths[0])]['quantiser']}")
     print("step memory = peak minus what was held before the step (weights, AdamW state): the part that grows "
           "with the batch")
     columns = [("time", "step s", 1.0), ("cpu_time", "step CPU s", 1.0), ("peak", unit, 1e9),
@@ -169,6 +187,8 @@ def parse_arguments(argv):
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--num-layers", type=int, default=None, help="override the 12 layers")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (CPU)")
+    parser.add_argument("--speechbrain-quantiser", action="store_true",
+                        help="SpeechBrain's GumbelVectorQuantizer instead of the YAML's (for comparison)")
     parser.add_argument("--hparams-folder", default=HPARAMS_FOLDER)
     parser.add_argument("--worker", choices=sorted(MODELS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -180,7 +200,8 @@ def parse_arguments(argv):
         "--device", args.device, "--precision", args.precision, "--batch-size", str(args.batch_size),
         "--repeats", str(args.repeats), "--threads", str(args.threads), "--hparams-folder", args.hparams_folder,
         "--lengths", *map(str, args.lengths),
-    ] + (["--num-layers", str(args.num_layers)] if args.num_layers else [])
+    ] + (["--num-layers", str(args.num_layers)] if args.num_layers else []) + (
+        ["--speechbrain-quantiser"] if args.speechbrain_quantiser else [])
     return args
 
 

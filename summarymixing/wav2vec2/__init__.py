@@ -4,7 +4,9 @@ Pieces (each tested in its module): :class:`MelCNNFrontEnd` (filterbanks + CNN, 
 :class:`FrameCounter`; :class:`MaskingCollate` / :func:`compute_span_mask` (masks drawn in the data loader for
 the frames the front end will produce); :class:`ContextEncoder` (projection, mask embedding, encoder with
 hidden states); :class:`Wav2Vec2Loss` (contrastive + diversity); :class:`Wav2Vec2Pretrainer` (the whole
-pre-training model as one module, so DDP reduces its gradients in one fixed order). The quantiser is SpeechBrain's ``W2VTargetQuantiser``. The recipe is
+pre-training model as one module, so DDP reduces its gradients in one fixed order). The quantiser is
+SpeechBrain's ``W2VTargetQuantiser`` around :class:`MatmulGumbelVectorQuantiser` (SpeechBrain's Gumbel quantiser
+without its ``[N, codes, dim]`` broadcast). The recipe is
 ``recipes/wav2vec2/train.py``.
 
 Downstream use (MP3S probes)::
@@ -28,11 +30,13 @@ from summarymixing.wav2vec2.loss import Wav2Vec2Loss
 from summarymixing.wav2vec2.masking import MaskingCollate, compute_span_mask
 from summarymixing.wav2vec2.pretrained import PretrainedWav2Vec2, load_pretrained
 from summarymixing.wav2vec2.pretraining import Wav2Vec2Pretrainer
+from summarymixing.wav2vec2.quantiser import MatmulGumbelVectorQuantiser
 
 __all__ = [
     "ContextEncoder",
     "FrameCounter",
     "MaskingCollate",
+    "MatmulGumbelVectorQuantiser",
     "MelCNNFrontEnd",
     "PretrainedWav2Vec2",
     "Wav2Vec2Loss",
