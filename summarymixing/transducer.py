@@ -75,8 +75,7 @@ def transducer_loss(logits, targets, input_lens, target_lens, blank_index, reduc
     >>> bool(loss[1] > 0)
     True
     """
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"transducer_loss: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    check_reduction(reduction, "transducer_loss")
     if logits.dim() != 4:
         raise ValueError(f"transducer_loss: logits must be [batch, T, U + 1, labels], got shape {tuple(logits.shape)}")
     if targets.dim() != 2 or targets.shape[0] != logits.shape[0]:
@@ -90,18 +89,88 @@ def transducer_loss(logits, targets, input_lens, target_lens, blank_index, reduc
     if not 0 <= blank_index < logits.shape[-1]:
         raise ValueError(f"transducer_loss: blank_index {blank_index} outside [0, {logits.shape[-1]})")
 
-    frame_counts = relative_to_absolute_lengths(input_lens, logits.shape[1])
-    label_counts = relative_to_absolute_lengths(target_lens, targets.shape[1])
-    if frame_counts.min() < 1:
-        raise ValueError(f"transducer_loss: every utterance needs at least one frame, got lengths {frame_counts}")
-
+    frame_counts, label_counts = lattice_lengths(input_lens, target_lens, logits.shape[1], targets.shape[1])
     # torchaudio requires the padded sizes to equal the longest lengths in the batch.
     max_frames, max_labels = int(frame_counts.max()), int(label_counts.max())
-    logits = logits[:, :max_frames, : max_labels + 1].float()
+    logits = logits[:, :max_frames, : max_labels + 1].float().contiguous()
     targets = targets[:, :max_labels].int()
     loss = torchaudio.functional.rnnt_loss(
         logits, targets, frame_counts, label_counts, blank=blank_index, reduction="none"
     )
+    return reduce_loss(loss, reduction)
+
+
+def check_reduction(reduction, caller):
+    """Raises a ``ValueError`` naming ``caller`` unless ``reduction`` is one of :data:`REDUCTIONS`.
+
+    Arguments
+    ---------
+    reduction : str
+        The requested reduction.
+    caller : str
+        The name shown in the error message.
+
+    Example
+    -------
+    >>> check_reduction("sum", "my_loss")
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{caller}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def lattice_lengths(input_lens, target_lens, max_frames, max_labels):
+    """Integer frame and label counts of every utterance from SpeechBrain's relative lengths.
+
+    Arguments
+    ---------
+    input_lens : torch.Tensor
+        Relative lengths of the encoder outputs, shape ``[batch]``.
+    target_lens : torch.Tensor
+        Relative lengths of the targets, shape ``[batch]``.
+    max_frames : int
+        Padded number of encoder frames.
+    max_labels : int
+        Padded number of target labels.
+
+    Returns
+    -------
+    frame_counts : torch.Tensor
+        int32, shape ``[batch]``.
+    label_counts : torch.Tensor
+        int32, shape ``[batch]``.
+
+    Example
+    -------
+    >>> lattice_lengths(torch.tensor([1.0, 0.5]), torch.tensor([0.5, 1.0]), 4, 2)
+    (tensor([4, 2], dtype=torch.int32), tensor([1, 2], dtype=torch.int32))
+    """
+    frame_counts = relative_to_absolute_lengths(input_lens, max_frames)
+    label_counts = relative_to_absolute_lengths(target_lens, max_labels)
+    if frame_counts.min() < 1:
+        raise ValueError(f"transducer loss: every utterance needs at least one frame, got lengths {frame_counts}")
+    return frame_counts, label_counts
+
+
+def reduce_loss(loss, reduction):
+    """Applies SpeechBrain's ``reduction`` to per-utterance losses.
+
+    Arguments
+    ---------
+    loss : torch.Tensor
+        Per-utterance negative log-likelihoods, shape ``[batch]``.
+    reduction : str
+        One of :data:`REDUCTIONS` (``"mean"`` and ``"batchmean"`` both average over the batch).
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar, or ``loss`` itself with ``"none"``.
+
+    Example
+    -------
+    >>> reduce_loss(torch.tensor([1.0, 3.0]), "mean")
+    tensor(2.)
+    """
     if reduction in ("mean", "batchmean"):
         return loss.mean()
     if reduction == "sum":
