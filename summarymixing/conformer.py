@@ -12,6 +12,7 @@ import torch
 from speechbrain.lobes.models.transformer import Conformer
 from speechbrain.nnet.activations import Swish
 
+from summarymixing.feed_forward import recompute_activation_in_backward
 from summarymixing.mixer import (
     SUMMARY_MIXING,
     SummaryMixingLayerStreamingContext,
@@ -28,6 +29,9 @@ ALL_PAST_FRAMES = 2**40
 
 class ConformerEncoderLayer(Conformer.ConformerEncoderLayer):
     """SpeechBrain's Conformer layer whose ``mha_layer`` is the SummaryMixing cell (or any SpeechBrain attention).
+
+    Whatever the mixer, the feed-forward modules recompute their activation in the backward pass (SpeechBrain's
+    parameters and outputs, less memory in training; see ``summarymixing.feed_forward``).
 
     Arguments
     ---------
@@ -89,6 +93,8 @@ class ConformerEncoderLayer(Conformer.ConformerEncoderLayer):
         self.causal = causal
         if attention_type == SUMMARY_MIXING:
             self.mha_layer = build_summary_mixing(d_model, nhead, dropout, summary_mixing_options)
+        for ffn_module in (self.ffn_module1, self.ffn_module2):
+            recompute_activation_in_backward(ffn_module[1])
 
     def forward(self, x, src_mask=None, src_key_padding_mask=None, pos_embs=None, dynchunktrain_config=None):
         """Applies the layer; SpeechBrain attention types run SpeechBrain's code.

@@ -11,6 +11,7 @@ import torch
 from speechbrain.lobes.models.transformer import Transformer
 from speechbrain.lobes.models.transformer.Conformer import ConformerEncoderStreamingContext
 
+from summarymixing.feed_forward import recompute_activation_in_backward
 from summarymixing.mixer import (
     SUMMARY_MIXING,
     SummaryMixingLayerStreamingContext,
@@ -24,6 +25,9 @@ SPEECHBRAIN_TRANSFORMER_ATTENTIONS = ("regularMHA", "RelPosMHAXL", "hypermixing"
 
 class TransformerEncoderLayer(Transformer.TransformerEncoderLayer):
     """SpeechBrain's Transformer layer whose ``self_att`` is the SummaryMixing cell (or a SpeechBrain attention).
+
+    Whatever the mixer, a regular feed-forward network recomputes its activation in the backward pass
+    (SpeechBrain's parameters and outputs, less memory in training; see ``summarymixing.feed_forward``).
 
     Arguments
     ---------
@@ -90,6 +94,7 @@ class TransformerEncoderLayer(Transformer.TransformerEncoderLayer):
         self.causal = causal
         if attention_type == SUMMARY_MIXING:
             self.self_att = build_summary_mixing(d_model, nhead, dropout, summary_mixing_options)
+        recompute_activation_in_backward(self.pos_ffn)
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, pos_embs=None, dynchunktrain_config=None):
         """Applies the layer; SpeechBrain attention types run SpeechBrain's code.
