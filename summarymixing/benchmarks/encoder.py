@@ -50,7 +50,10 @@ import time
 import torch
 from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
 
+from speechbrain.nnet.attention import PositionalwiseFeedForward
+
 from summarymixing.benchmarks.cell import fit_exponent, peak_memory
+from summarymixing.feed_forward import ActivationRecomputingFeedForward
 from summarymixing.transformer_asr import TransformerASR
 
 FRAME_SECONDS = 0.04
@@ -64,6 +67,7 @@ MODELS = {
     ),
 }
 NO_MIXER = "no mixer"
+SPEECHBRAIN_FFN = "SB-FFN"
 ROUNDS = {"small": 3, "large": 1}
 """Timed rounds per length (after the profiled warm-up run): one for the large model keeps the full run within
 about ten minutes of CPU time."""
@@ -89,9 +93,11 @@ class NoMixer(torch.nn.Module):
         return torch.zeros_like(query), None
 
 
-def make_model(size, attention_type, mode="SummaryMixing", dropout=0.0):
+def make_model(size, attention_type, mode="SummaryMixing", dropout=0.0, speechbrain_feed_forward=False):
     """A Conformer ``TransformerASR`` encoder of the given size and mixer (``mode``: SummaryMixing's);
-    ``attention_type`` ``NO_MIXER`` gives the SummaryMixing encoder with ``NoMixer`` in every layer."""
+    ``attention_type`` ``NO_MIXER`` gives the SummaryMixing encoder with ``NoMixer`` in every layer, and
+    ``speechbrain_feed_forward`` puts back SpeechBrain's own feed-forward modules (the plain SpeechBrain layer
+    around the mixer)."""
     config = dict(MODELS[size])
     heads = config.pop("heads")
     torch.manual_seed(0)
@@ -104,6 +110,10 @@ def make_model(size, attention_type, mode="SummaryMixing", dropout=0.0):
     if attention_type == NO_MIXER:
         for layer in model.encoder.layers:
             layer.mha_layer = NoMixer()
+    if speechbrain_feed_forward:
+        for module in model.modules():
+            if isinstance(module, ActivationRecomputingFeedForward):
+                module.__class__ = PositionalwiseFeedForward
     return model
 
 
@@ -126,6 +136,9 @@ def training_variants(size, mode, dropout):
         variants[attention_type] = (model, None)
         variants[f"{attention_type}+DCT"] = (model, TRAINING_CHUNKS)
     variants[NO_MIXER] = (make_model(size, NO_MIXER, mode, dropout).train(), None)
+    for attention_type in ("SummaryMixing", "RelPosMHAXL"):
+        model = make_model(size, attention_type, mode, dropout, speechbrain_feed_forward=True).train()
+        variants[f"{attention_type}/{SPEECHBRAIN_FFN}"] = (model, None)
     return variants
 
 
@@ -185,34 +198,47 @@ def measure_training(size, mode, dropout, seconds, rounds, clock, max_bytes, bud
 def print_training(size, dropout, seconds, results):
     """Prints the training-step tables (time, memory) of one model; returns the numbers the targets check."""
     sm, mhsa, none = results["SummaryMixing"], results["RelPosMHAXL"], results[NO_MIXER]
-    summary = {"speedup": {}, "memory": {}, "ceiling": {}, "memory_floor": {}, "dct": []}
+    sm_sb, mhsa_sb = results[f"SummaryMixing/{SPEECHBRAIN_FFN}"], results[f"RelPosMHAXL/{SPEECHBRAIN_FFN}"]
+    summary = {key: {} for key in ("speedup", "memory", "ceiling", "memory_floor", "speedup_sb", "memory_sb")}
+    summary["dct"] = []
     time_rows, memory_rows = [], []
     for i, length_s in enumerate(seconds):
         label = [f"{length_s:g}", round(length_s / FRAME_SECONDS)]
         times = [sm["time"][i], mhsa["time"][i], none["time"][i]]
         memories = [sm["memory"][i], mhsa["memory"][i], none["memory"][i]]
-        speedup, ceiling = quotient(times[1], times[0]), quotient(times[1], times[2])
-        ratio, floor = quotient(memories[0], memories[1]), quotient(memories[2], memories[1])
+        sb_times, sb_memories = [sm_sb["time"][i], mhsa_sb["time"][i]], [sm_sb["memory"][i], mhsa_sb["memory"][i]]
+        numbers = {
+            "speedup": quotient(times[1], times[0]),
+            "ceiling": quotient(times[1], times[2]),
+            "memory": quotient(memories[0], memories[1]),
+            "memory_floor": quotient(memories[2], memories[1]),
+            "speedup_sb": quotient(sb_times[1], sb_times[0]),
+            "memory_sb": quotient(sb_memories[0], sb_memories[1]),
+        }
+        for key, value in numbers.items():
+            summary[key][length_s] = value
         sm_dct = quotient(results["SummaryMixing+DCT"]["time"][i], times[0])
         mhsa_dct = quotient(results["RelPosMHAXL+DCT"]["time"][i], times[1])
-        summary["speedup"][length_s], summary["ceiling"][length_s] = speedup, ceiling
-        summary["memory"][length_s], summary["memory_floor"][length_s] = ratio, floor
         if sm_dct is not None:
             summary["dct"].append(sm_dct)
         time_rows.append(label + [fmt(t, 1e3) for t in times] + [
-            fmt(speedup, 1, 2, "x"), fmt(ceiling, 1, 2, "x"), fmt(mixer_ratio(times[1], times[0], times[2]), 1, 1, "x"),
-            fmt(sm_dct, 1, 2), fmt(mhsa_dct, 1, 2),
+            fmt(numbers["speedup"], 1, 2, "x"), fmt(numbers["ceiling"], 1, 2, "x"),
+            fmt(mixer_ratio(times[1], times[0], times[2]), 1, 1, "x"), fmt(sm_dct, 1, 2), fmt(mhsa_dct, 1, 2),
+            *(fmt(t, 1e3) for t in sb_times), fmt(numbers["speedup_sb"], 1, 2, "x"),
         ])  # fmt: skip
         memory_rows.append(label + [fmt(m, 2**-20) for m in memories] + [
-            fmt(ratio, 100, 0, "%"), fmt(floor, 100, 0, "%"), fmt(mixer_ratio(memories[0], memories[1], memories[2]), 100, 0, "%"),
+            fmt(numbers["memory"], 100, 0, "%"), fmt(numbers["memory_floor"], 100, 0, "%"),
+            fmt(mixer_ratio(memories[0], memories[1], memories[2]), 100, 0, "%"),
+            *(fmt(m, 2**-20) for m in sb_memories), fmt(numbers["memory_sb"], 100, 0, "%"),
         ])  # fmt: skip
     print(f"\n{size} Conformer ({describe(size, dropout)}): training step (forward + backward)")
     print_table(["len (s)", "frames", "SM ms", "MHSA ms", "none ms", "speed-up", "ceiling", "mixer s-up",
-                 "SM DCT/pl", "MHSA DCT/pl"], time_rows)  # fmt: skip
+                 "SM DCT/pl", "MHSA DCT/pl", "SM SB-FFN", "MHSA SB-FFN", "s-up SB-FFN"], time_rows)  # fmt: skip
     print("  none = no mixer; speed-up = MHSA / SM; ceiling = MHSA / none (a mixer that cost nothing); "
-          "mixer s-up = (MHSA - none) / (SM - none)")  # fmt: skip
-    print_table(["len (s)", "frames", "SM MiB", "MHSA MiB", "none MiB", "mem ratio", "floor", "mixer ratio"],
-                memory_rows)  # fmt: skip
+          "mixer s-up = (MHSA - none) / (SM - none);\n  SB-FFN = both models with SpeechBrain's own "
+          "feed-forward modules (plain SpeechBrain layers around the mixer)")  # fmt: skip
+    print_table(["len (s)", "frames", "SM MiB", "MHSA MiB", "none MiB", "mem ratio", "floor", "mixer ratio",
+                 "SM SB-FFN", "MHSA SB-FFN", "ratio SB-FFN"], memory_rows)  # fmt: skip
     print("  mem ratio = SM / MHSA peak memory; floor = none / MHSA; mixer ratio = (SM - none) / (MHSA - none)")
     frames = [round(s / FRAME_SECONDS) for s in seconds]
     exponents = {name: fit_exponent(frames, results[name]["time"]) for name in results}
@@ -304,22 +330,24 @@ def print_targets(training, streaming):
             checks.append(("streaming chunk time last / 10 s", streaming[size], 1.1, "<="))
         for name, value, target, sense in checks:
             met = value >= target if sense == ">=" else value <= target
-            print(f"  {size:5s} {name:34s} {value:8.3f}  (target {sense} {target})  {'met' if met else 'MISSED'}")
+            print(f"  {size:5s} {name:43s} {value:8.3f}  (target {sense} {target})  {'met' if met else 'MISSED'}")
         for name, value, target, sense in training_ceilings(training.get(size)):
             reachable = value >= target if sense == ">=" else value <= target
-            print(f"  {size:5s} {name:34s} {value:8.3f}  (a mixer that cost nothing: target "
+            print(f"  {size:5s} {name:43s} {value:8.3f}  (a mixer that cost nothing: target "
                   f"{'reachable' if reachable else 'UNREACHABLE'} with this encoder)")  # fmt: skip
 
 
 def training_checks(summary):
-    """(name, value, target, sense) of the training-step targets that were measured."""
+    """(name, value, target, sense) of the training-step targets that were measured, with our feed-forward
+    modules and with SpeechBrain's (``SB-FFN``)."""
     checks = []
-    for length_s, target in ((40, 3.0), (160, 10.0)):
-        if summary["speedup"].get(length_s) is not None:
-            checks.append((f"speed-up at {length_s} s", summary["speedup"][length_s], target, ">="))
-    long = [r for s, r in summary["memory"].items() if s >= 100 and r is not None]
-    if long:
-        checks.append(("max memory ratio at >= 100 s", max(long), 0.25, "<="))
+    for suffix, label in (("", ""), ("_sb", f" ({SPEECHBRAIN_FFN})")):
+        for length_s, target in ((40, 3.0), (160, 10.0)):
+            if summary["speedup" + suffix].get(length_s) is not None:
+                checks.append((f"speed-up at {length_s} s{label}", summary["speedup" + suffix][length_s], target, ">="))
+        long = [r for s, r in summary["memory" + suffix].items() if s >= 100 and r is not None]
+        if long:
+            checks.append((f"max memory ratio at >= 100 s{label}", max(long), 0.25, "<="))
     if summary["dct"]:
         checks.append(("SummaryMixing time exponent", summary["exponent"], 1.1, "<="))
         checks.append(("max SummaryMixing DCT / plain", max(summary["dct"]), 1.1, "<="))
