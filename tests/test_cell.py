@@ -339,3 +339,13 @@ def test_benchmark_flop_count_and_exponent_fit():
     assert fit_exponent(lengths, [5.0, 10.0, 20.0, 40.0]) == pytest.approx(1.0)
     assert fit_exponent(lengths, [t**2 for t in lengths]) == pytest.approx(2.0)
     assert math.isnan(fit_exponent([100, 1000], [1.0, None]))
+
+
+def test_benchmark_counts_every_activated_value():
+    from summarymixing.benchmarks.cell import activated_widths
+
+    # f: 512 -> 512 -> 512, s: 512 -> 512 -> 512, combiner output 512, each followed by the activation
+    assert sorted(activated_widths(SummaryMixing(512, 4, [512], 512, [512], 512))) == [512] * 5
+    # fast: one projection to local + summary; lite: the combiner runs once per summary, not per frame
+    assert activated_widths(SummaryMixing(64, 2, [], 32, [], 48, mode="SummaryMixing-fast")) == [32 + 48, 64]
+    assert sorted(activated_widths(SummaryMixing(64, 2, [16], 32, [16], 48, mode="SummaryMixing-lite"))) == [16, 48]
