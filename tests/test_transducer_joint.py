@@ -116,3 +116,29 @@ def test_bad_input_errors():
         TransducerJointLoss(joint, classifier, 9, chunk_frames=2)(encoded, predicted, targets, input_lens, target_lens)
     with pytest.raises(ValueError, match="at least one frame"):
         chunked(encoded, predicted, targets, torch.tensor([1.0, 0.0, 1.0]), target_lens)
+
+
+def ddp_worker(rank, world_size, init_file, results):
+    """One DDP process: the chunked loss on this rank's half of the batch, backward, gradients out."""
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
+    try:
+        chunked = make_losses(chunk_frames=2)[1]
+        model = torch.nn.parallel.DistributedDataParallel(chunked)
+        model(*(x[rank::world_size] for x in padded_batch())).backward()
+        results[rank] = [p.grad.clone() for p in chunked.parameters()]
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_ddp_averages_the_chunked_gradients(tmp_path):
+    # Rank 0 gets utterances 0 and 2, rank 1 utterance 1; after backward both hold the mean of their gradients.
+    results = torch.multiprocessing.Manager().dict()
+    torch.multiprocessing.spawn(ddp_worker, args=(2, tmp_path / "init", results), nprocs=2)
+    expected = []
+    for rank in range(2):
+        chunked = make_losses(chunk_frames=2)[1]
+        loss = chunked(*(x[rank::2] for x in padded_batch()))
+        expected.append(torch.autograd.grad(loss, list(chunked.parameters())))
+    for rank in range(2):
+        for grad, grad_0, grad_1 in zip(results[rank], *expected):
+            torch.testing.assert_close(grad, (grad_0 + grad_1) / 2)

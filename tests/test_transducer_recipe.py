@@ -182,10 +182,11 @@ def test_masked_and_streamed_hypotheses_are_identical(trained_run, one_thread):
 
 
 def test_bf16_training_and_decoding(tmp_path):
+    """bf16 autocast, with the chunked joint + loss (recomputed under the same autocast in the backward pass)."""
     output_folder = tmp_path / "bf16"
     run_recipe(
         output_folder, epochs=1, prepare_data={"select_n_sentences": [32, 8, 8]}, test_left_contexts_chunks=[None],
-        precision="bf16", eval_precision="bf16",
+        precision="bf16", eval_precision="bf16", joint_chunk_frames=4,
     )  # fmt: skip
     assert "Using training precision: `--precision=bf16`" in open(output_folder / "log.txt").read()
     with open(output_folder / "wer.json") as wer_file:
@@ -193,10 +194,12 @@ def test_bf16_training_and_decoding(tmp_path):
 
 
 def test_ddp_two_processes(tmp_path):
+    """Two gloo processes, with the chunked joint + loss (the module DDP wraps computes its own backward)."""
     output_folder = tmp_path / "ddp"
     command = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"] + recipe_command(
-        output_folder, epochs=1, prepare_data={"select_n_sentences": [32, 8, 8]}, test_left_contexts_chunks=[None]
-    ) + ["--distributed_backend=gloo", "--device=cpu"]
+        output_folder, epochs=1, prepare_data={"select_n_sentences": [32, 8, 8]}, test_left_contexts_chunks=[None],
+        joint_chunk_frames=5,
+    ) + ["--distributed_backend=gloo", "--device=cpu"]  # fmt: skip
     result = subprocess.run(
         [sys.executable] + command, cwd=REPO, env=run_env(), capture_output=True, text=True, timeout=600
     )

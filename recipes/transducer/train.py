@@ -52,7 +52,7 @@ class TransducerASR(sb.Brain):
         return self.modules.proj_dec(hidden)
 
     def compute_forward(self, batch, stage):
-        """Encoder and joint network in training / validation loss, plus greedy hypotheses in validation."""
+        """Encoder and prediction network outputs for the loss, plus greedy hypotheses in validation."""
         batch = batch.to(self.device)
         wavs, wav_lens = batch.sig
         tokens_bos, _ = batch.tokens_bos
@@ -66,8 +66,7 @@ class TransducerASR(sb.Brain):
             src, wav_lens, pad_idx=self.hparams.pad_index, dynchunktrain_config=dynchunktrain_config
         )
         encoded = self.modules.proj_enc(encoded)
-        joint = self.modules.Tjoint(encoded.unsqueeze(2), self.prediction_network(tokens_bos).unsqueeze(1))
-        logits = self.modules.transducer_lin(joint)
+        predicted = self.prediction_network(tokens_bos)
 
         ctc_log_probs = None
         if stage == sb.Stage.TRAIN and self.hparams.epoch_counter.current <= self.hparams.number_of_ctc_epochs:
@@ -77,7 +76,7 @@ class TransducerASR(sb.Brain):
             hypotheses = decode(
                 self.modules.enc, self.modules.proj_enc, self.hparams.greedy_searcher, src, wav_lens, None, False
             )
-        return ctc_log_probs, logits, wav_lens, hypotheses
+        return ctc_log_probs, encoded, predicted, wav_lens, hypotheses
 
     def is_search_epoch(self):
         """Whether this validation decodes (every ``valid_search_interval`` epochs and at the last one)."""
@@ -85,14 +84,14 @@ class TransducerASR(sb.Brain):
         return epoch % self.hparams.valid_search_interval == 0 or epoch >= self.hparams.number_of_epochs
 
     def compute_objectives(self, predictions, batch, stage):
-        """Transducer loss, plus the weighted CTC loss during the first ``number_of_ctc_epochs``."""
-        ctc_log_probs, logits, wav_lens, hypotheses = predictions
+        """Transducer loss (joint network included), plus the weighted CTC loss in the first CTC epochs."""
+        ctc_log_probs, encoded, predicted, wav_lens, hypotheses = predictions
         tokens, token_lens = batch.tokens
         if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
             tokens = self.hparams.wav_augment.replicate_labels(tokens)
             token_lens = self.hparams.wav_augment.replicate_labels(token_lens)
 
-        loss = self.hparams.transducer_cost(logits, tokens, wav_lens, token_lens)
+        loss = self.modules.transducer_joint_loss(encoded, predicted, tokens, wav_lens, token_lens)
         if ctc_log_probs is not None:
             ctc_loss = self.hparams.ctc_cost(ctc_log_probs, tokens, wav_lens, token_lens)
             loss = self.hparams.ctc_weight * ctc_loss + (1 - self.hparams.ctc_weight) * loss
