@@ -3,16 +3,26 @@
 Both models are built from the recipe's own configurations (``hparams/transducer/librispeech_summarymixing.yaml`` and
 ``librispeech_mhsa.yaml``: 12-layer Conformer, d_model 512, joint 640, 1000 tokens; only ``attention_type``
 differs). One training step is: fbank -> normalisation -> CNN front end -> encoder (full context) -> LSTM
-prediction network -> joint -> transducer loss + 0.3 CTC -> backward -> AdamW step, on random audio of each length
-with 4 tokens per second (about LibriSpeech's rate for a 1000-token unigram vocabulary), equal batch for both.
+prediction network -> joint network + transducer loss, 0.3 CTC -> backward -> AdamW step, on random audio of each
+length with 4 tokens per second (about LibriSpeech's rate for a 1000-token unigram vocabulary), equal batch for
+both models. Each point is measured with both ways of computing the joint network and loss
+(:class:`summarymixing.transducer_joint.TransducerJointLoss`): ``plain`` (the logits of the whole lattice,
+``joint_chunk_frames: null``) and ``chunked`` (the memory-efficient path the paper-size configurations use,
+``joint_chunk_frames`` from the YAML).
+
+Two batchings: one utterance per step (``--batch``, default 1), and, with ``--audio-per-step S``, S seconds of
+audio per step for every length (e.g. 8 x 5 s, 4 x 10 s, 2 x 20 s, 1 x 40 s for S = 40), which is what the
+recipe's dynamic batching does: it fills batches up to a number of seconds.
 
 Time is the best of a few rounds of CPU time of this process (``time.process_time``, one thread by default, which
-equals the wall time on an idle machine and is robust to other jobs); peak memory is the most bytes allocated at
-once during a step, above what was alive before it (``torch.profiler`` events); on a GPU, CUDA events and
-``torch.cuda.max_memory_allocated``.
+equals the wall time on an idle machine and is robust to other jobs); within a round both joint variants run, so
+a change of load affects them alike. Peak memory is the most bytes allocated at once during a step, above what was
+alive before it (``torch.profiler`` events); on a GPU, CUDA events and ``torch.cuda.max_memory_allocated``. The
+load average (``os.getloadavg``) is printed with every table.
 
-    python -m summarymixing.benchmarks.transducer            # 5, 10, 20, 40 s
-    python -m summarymixing.benchmarks.transducer --quick    # 5 s only, under a minute
+    python -m summarymixing.benchmarks.transducer                      # batch 1 at 5, 10, 20, 40 s
+    python -m summarymixing.benchmarks.transducer --audio-per-step 40  # 8 x 5 s, 4 x 10 s, 2 x 20 s, 1 x 40 s
+    python -m summarymixing.benchmarks.transducer --quick              # 5 s only, under two minutes
 
 The paper (arXiv 2409.07165) reports -15.5% training time and -16% peak VRAM for SummaryMixing.
 
@@ -28,25 +38,32 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 
 from summarymixing.benchmarks.cell import best_times, peak_memory
-from summarymixing.transducer import transducer_loss
+from summarymixing.transducer_joint import TransducerJointLoss
 
 HPARAMS_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "hparams", "transducer")
 MODELS = {"SummaryMixing": "librispeech_summarymixing.yaml", "RelPosMHAXL": "librispeech_mhsa.yaml"}
 TOKENS_PER_SECOND = 4
 SAMPLE_RATE = 16000
+PAPER = "paper: -15.5% time, -16% peak VRAM"
 
 
 def build(hparams_file, device):
-    """The recipe's modules and an AdamW optimiser over them."""
+    """The recipe's modules, an AdamW optimiser over them, and the plain and chunked joint + loss modules."""
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, {"data_folder": "unused"})
     hparams["model"].to(device).train()
     hparams["normalize"].to(device)
     optimizer = hparams["opt_class"](hparams["model"].parameters())
-    return hparams, optimizer
+    joint_losses = {
+        joint: TransducerJointLoss(
+            hparams["Tjoint"], hparams["transducer_lin"], hparams["blank_index"], chunk_frames=chunk_frames
+        )
+        for joint, chunk_frames in (("plain", None), ("chunked", hparams["joint_chunk_frames"]))
+    }
+    return hparams, optimizer, joint_losses
 
 
-def make_training_step(hparams, optimizer, batch, seconds, device):
+def make_training_step(hparams, optimizer, joint_loss, batch, seconds, device):
     """A closure running one full training step on random audio of ``seconds`` and random targets."""
     generator = torch.Generator().manual_seed(0)
     wavs = (0.1 * torch.randn(batch, int(seconds * SAMPLE_RATE), generator=generator)).to(device)
@@ -60,8 +77,7 @@ def make_training_step(hparams, optimizer, batch, seconds, device):
         feats = hparams["normalize"](hparams["compute_features"](wavs), wav_lens, epoch=1)
         encoded = hparams["proj_enc"](hparams["enc"](hparams["CNN"](feats), wav_lens))
         predicted, _ = hparams["dec"](hparams["emb"](tokens_bos))
-        joint = hparams["Tjoint"](encoded.unsqueeze(2), hparams["proj_dec"](predicted).unsqueeze(1))
-        loss = transducer_loss(hparams["transducer_lin"](joint), tokens, wav_lens, token_lens, hparams["blank_index"])
+        loss = joint_loss(encoded, hparams["proj_dec"](predicted), tokens, wav_lens, token_lens)
         ctc_log_probs = hparams["log_softmax"](hparams["enc_lin"](encoded))
         loss = 0.7 * loss + 0.3 * hparams["ctc_cost"](ctc_log_probs, tokens, wav_lens, token_lens)
         optimizer.zero_grad(set_to_none=True)
@@ -88,59 +104,121 @@ def cuda_best_time(step, rounds):
     return best, torch.cuda.max_memory_allocated() - base
 
 
-def measure(lengths, batch, rounds, device):
-    """``{model: {seconds: (step seconds, peak bytes)}}`` for both models."""
+def measure(points, rounds, device):
+    """``{model: {(batch, seconds, joint): (step seconds, peak bytes)}}`` for both models and both joints."""
     results = {}
     for name, hparams_name in MODELS.items():
         torch.manual_seed(0)
-        hparams, optimizer = build(os.path.join(HPARAMS_FOLDER, hparams_name), device)
+        hparams, optimizer, joint_losses = build(os.path.join(HPARAMS_FOLDER, hparams_name), device)
         results[name] = {}
-        for seconds in lengths:
-            step = make_training_step(hparams, optimizer, batch, seconds, device)
+        for batch, seconds in points:
+            steps = {
+                joint: make_training_step(hparams, optimizer, joint_loss, batch, seconds, device)
+                for joint, joint_loss in joint_losses.items()
+            }
             if device.type == "cuda":
-                results[name][seconds] = cuda_best_time(step, rounds)
+                measured = {joint: cuda_best_time(step, rounds) for joint, step in steps.items()}
             else:
                 clock = time.process_time if torch.get_num_threads() == 1 else time.perf_counter
-                best = best_times({name: step}, clock, rounds, budget_s=0.0)[name]
-                results[name][seconds] = (best, peak_memory(step))
-            print(f"  {name:13s} {seconds:5.0f} s: {results[name][seconds][0]:7.2f} s/step", flush=True)
-        del hparams, optimizer
+                best = best_times(steps, clock, rounds, budget_s=0.0)
+                measured = {joint: (best[joint], peak_memory(step)) for joint, step in steps.items()}
+            for joint, (step_time, peak) in measured.items():
+                results[name][batch, seconds, joint] = (step_time, peak)
+                print(
+                    f"  {name:13s} {batch} x {seconds:g} s, {joint:7s} joint: {step_time:7.2f} s/step, "
+                    f"{peak / 2**20:6.0f} MiB peak (load {os.getloadavg()[0]:.1f})",
+                    flush=True,
+                )
+        del hparams, optimizer, joint_losses
     return results
 
 
-def print_table(results, lengths, batch, device):
-    """Side-by-side table with the relative change of SummaryMixing vs RelPosMHAXL."""
+def change(new, old):
+    """Relative change of ``new`` against ``old`` in percent.
+
+    Example
+    -------
+    >>> change(75.0, 100.0)
+    -25.0
+    """
+    return 100 * (new / old - 1)
+
+
+def print_table(results, points, device, load_before):
+    """Side-by-side table with the relative change of SummaryMixing vs RelPosMHAXL, per joint variant."""
     sm, mhsa = results["SummaryMixing"], results["RelPosMHAXL"]
-    print(f"\nTransducer training step, paper size, batch {batch}, {device} ({torch.get_num_threads()} thread(s))")
-    print("| length (s) | SM time (s) | MHSA time (s) | time change | SM peak (MiB) | MHSA peak (MiB) | peak change |")
-    print("|---|---|---|---|---|---|---|")
-    for seconds in lengths:
-        (sm_time, sm_peak), (mhsa_time, mhsa_peak) = sm[seconds], mhsa[seconds]
-        print(
-            f"| {seconds:g} | {sm_time:.2f} | {mhsa_time:.2f} | {100 * (sm_time / mhsa_time - 1):+.1f}% | "
-            f"{sm_peak / 2**20:.0f} | {mhsa_peak / 2**20:.0f} | {100 * (sm_peak / mhsa_peak - 1):+.1f}% |"
-        )
-    total = {name: sum(times[s][0] for s in lengths) for name, times in results.items()}
+    load = f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    print(f"\nTransducer training step, paper size, {device} ({torch.get_num_threads()} thread(s)), {load}")
     print(
-        f"\nSummed over the lengths: time {100 * (total['SummaryMixing'] / total['RelPosMHAXL'] - 1):+.1f}% "
-        "(paper: -15.5% time, -16% peak VRAM)"
+        "| batch x length | joint | SM time (s) | MHSA time (s) | time change | SM peak (MiB) | MHSA peak (MiB) "
+        "| peak change |"
     )
+    print("|---|---|---|---|---|---|---|---|")
+    for batch, seconds in points:
+        for joint in ("plain", "chunked"):
+            (sm_time, sm_peak), (mhsa_time, mhsa_peak) = sm[batch, seconds, joint], mhsa[batch, seconds, joint]
+            print(
+                f"| {batch} x {seconds:g} s | {joint} | {sm_time:.2f} | {mhsa_time:.2f} | "
+                f"{change(sm_time, mhsa_time):+.1f}% | {sm_peak / 2**20:.0f} | {mhsa_peak / 2**20:.0f} | "
+                f"{change(sm_peak, mhsa_peak):+.1f}% |"
+            )
+    for joint in ("plain", "chunked"):
+        time_change = change(*(sum(times[point + (joint,)][0] for point in points) for times in (sm, mhsa)))
+        peak_change = change(*(max(times[point + (joint,)][1] for point in points) for times in (sm, mhsa)))
+        print(
+            f"{joint} joint: time summed over the rows {time_change:+.1f}%, highest peak {peak_change:+.1f}% ({PAPER})"
+        )
+    for name, times in results.items():
+        for batch, seconds in points:
+            (plain_time, plain_peak), (chunked_time, chunked_peak) = (
+                times[batch, seconds, joint] for joint in ("plain", "chunked")
+            )
+            print(
+                f"{name} {batch} x {seconds:g} s, chunked vs plain joint: time "
+                f"{change(chunked_time, plain_time):+.1f}%, peak {change(chunked_peak, plain_peak):+.1f}%"
+            )
+
+
+def batching(lengths, batch, audio_per_step):
+    """``[(batch, seconds)]``: ``batch`` utterances per step, or ``audio_per_step`` seconds of audio per step.
+
+    Example
+    -------
+    >>> batching([5, 10, 20, 40], 1, None)
+    [(1, 5), (1, 10), (1, 20), (1, 40)]
+    >>> batching([5, 10, 20, 40], 1, 40)
+    [(8, 5), (4, 10), (2, 20), (1, 40)]
+    """
+    if audio_per_step is None:
+        return [(batch, seconds) for seconds in lengths]
+    points = []
+    for seconds in lengths:
+        utterances = audio_per_step / seconds
+        if utterances < 1 or utterances != int(utterances):
+            raise ValueError(f"--audio-per-step {audio_per_step:g} is not a whole number of {seconds:g} s utterances")
+        points.append((int(utterances), seconds))
+    return points
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="5 s only, one round (under a minute on a CPU)")
+    parser.add_argument("--quick", action="store_true", help="5 s only, one round (under two minutes on a CPU)")
     parser.add_argument("--lengths", type=float, nargs="+", default=[5, 10, 20, 40], help="utterance seconds")
     parser.add_argument("--batch", type=int, default=1, help="utterances per step (equal for both models)")
+    parser.add_argument(
+        "--audio-per-step", type=float, default=None, help="seconds of audio per step instead of --batch"
+    )
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds per point (best kept)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     lengths, rounds = ([5], 1) if args.quick else (args.lengths, args.rounds)
+    points = batching(lengths, args.batch, args.audio_per_step)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    results = measure(lengths, args.batch, rounds, device)
-    print_table(results, lengths, args.batch, device)
+    load_before = os.getloadavg()[0]
+    results = measure(points, rounds, device)
+    print_table(results, points, device, load_before)
     return results
 
 
