@@ -1,7 +1,8 @@
 """Mini wav2vec 2.0 pre-training on the bundled corpus (Libri-Light layout): it learns, reloads and resumes.
 
-The mini model learns within tens of steps; a longer measurement (300 steps: train accuracy ~0.19, validation
-accuracy ~0.13, chance 1/101) is in recipes/wav2vec2/README.md.
+300 optimiser steps of the mini configuration (4 segments of 2..8 s per step, 3.4 epochs) on one thread: about
+35 s of CPU time. One thread because the machine is shared: with two, waiting threads spin and the same run
+costs several times the CPU time when the cores are busy.
 """
 
 import importlib.util
@@ -15,7 +16,7 @@ from summarymixing.wav2vec2 import load_pretrained
 
 ROOT = Path(__file__).resolve().parents[1]
 HPARAMS = ROOT / "hparams" / "wav2vec2" / "mini.yaml"
-STEPS = 60
+STEPS = 300
 CHANCE = 1 / 101
 
 
@@ -36,25 +37,42 @@ def read_log(run_folder):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def one_thread():
+    """Runs the module's training on one thread, then restores the thread count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, one_thread):
     """Pre-trains the mini model for STEPS optimiser steps; returns the run folder and the trained Brain."""
     folder = tmp_path_factory.mktemp("wav2vec2") / "run"
     argv = [str(HPARAMS), f"--output_folder={folder}", f"--optimizer_step_limit={STEPS}", "--noprogressbar"]
     return folder, recipe().main(argv)
 
 
+def mean(lines, name):
+    return sum(line[name] for line in lines) / len(lines)
+
+
 def test_mini_pretraining_learns(run):
     folder, _ = run
     train, valid = read_log(folder)
     assert [line["step"] for line in train] == list(range(10, STEPS + 1, 10))
-    first, last = train[0], train[-1]
-    assert last["loss"] < first["loss"] - 0.5
-    assert first["accuracy"] < 4 * CHANCE
-    assert max(line["accuracy"] for line in train[-3:]) > 10 * CHANCE
-    assert last["prob_perplexity"] > 8  # the 2 x 32 codebooks have not collapsed to a few codes
-    assert valid[-1]["accuracy"] > 3 * CHANCE
+    first, last = train[0], train[-3:]  # the first 10 steps; the last 30
+    assert mean(last, "loss") < first["loss"] - 0.8
+    assert first["accuracy"] < 5 * CHANCE
+    assert mean(last, "accuracy") > 10 * CHANCE
+    assert len(valid) >= 3  # one line per epoch
+    assert valid[-1]["loss"] < valid[0]["loss"]
+    assert valid[-1]["accuracy"] > max(valid[0]["accuracy"], 10 * CHANCE)
+    # the 2 x 32 codebooks have not collapsed to a few codes
+    assert mean(last, "prob_perplexity") > 16 and mean(last, "code_perplexity") > 12
+    assert valid[-1]["code_perplexity"] > 12
     for name in ("lr", "temperature", "code_perplexity", "contrastive_loss", "diversity_loss"):
-        assert name in last
+        assert name in first
 
 
 def test_reloaded_checkpoint_gives_identical_hidden_states(run):
@@ -72,7 +90,7 @@ def test_reloaded_checkpoint_gives_identical_hidden_states(run):
     torch.testing.assert_close(frozen(wavs, wav_lens), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_interrupted_run_resumes_from_its_checkpoint(run):
+def test_interrupted_run_resumes_from_its_checkpoint(run, one_thread):
     folder, _ = run
     argv = [str(HPARAMS), f"--output_folder={folder}", f"--optimizer_step_limit={STEPS + 10}", "--noprogressbar"]
     brain = recipe().main(argv)
