@@ -6,19 +6,21 @@ Run ``python -m summarymixing.benchmarks.encoder`` (full protocol, tens of minut
 What is measured, with ``summarymixing.TransformerASR`` Conformer encoders (input 640 features, as after the
 recipes' CNN front end; no decoder), batch 1, one thread by default:
 
-* Training step: forward + backward of ``encode`` on an utterance of 5 s to 160 s of 40 ms frames, for
-  SummaryMixing and for SpeechBrain's RelPosMHAXL, each plain and with dynamic chunk training (16-frame chunks,
-  unlimited left context: SummaryMixing uses its chunked summary, RelPosMHAXL SpeechBrain's [T, T] mask), and for
-  the same encoder with no token mixing (``NoMixer``: every layer's mixer returns zeros), which is the cost both
-  models share (feed-forward modules, convolution modules, LayerNorms, input projection). From it the tables
-  derive the ceiling (RelPosMHAXL / no mixer: the speed-up or memory ratio of a mixer that cost nothing) and the
-  mixers' own ratios (each model minus no mixer). Time is the minimum over rounds in which every variant runs
-  once (the CPU time of this process with one thread, see the cell benchmark); peak memory is the largest total
-  of tensors alive during the step above what was alive before, from ``torch.profiler`` allocation events (the
-  CPU analogue of ``max_memory_allocated``). A variant is skipped at lengths whose memory, extrapolated from the
-  previous length (quadratically for RelPosMHAXL, linearly otherwise), exceeds ``--max-gb``: the large model
-  does not fit the longest lengths on a small machine. The growth exponent is the least-squares slope of
-  log(time) on log(T) over T >= 1000 frames (40 s).
+* Training step: forward + backward of ``encode`` on an utterance of 5 s to 160 s of 40 ms frames, for SummaryMixing
+  and for SpeechBrain's RelPosMHAXL, each plain and with dynamic chunk training (16-frame chunks, unlimited left
+  context: SummaryMixing uses its chunked summary, RelPosMHAXL SpeechBrain's [T, T] mask), and for the same encoder
+  with no token mixing (``NoMixer``: every layer's mixer returns zeros), which is the cost both models share
+  (feed-forward modules, convolution modules, LayerNorms, input projection). From it the tables derive the ceiling
+  (RelPosMHAXL / no mixer: the speed-up or memory ratio of a mixer that cost nothing) and the mixers' own ratios
+  (each model minus no mixer). Our encoders' feed-forward modules recompute their activation in the backward pass
+  (``summarymixing.feed_forward``); both models are also measured with SpeechBrain's own feed-forward modules
+  (``SB-FFN`` columns), the plain SpeechBrain layers. Time is the minimum over rounds in which every variant runs
+  once (the CPU time of this process with one thread, see the cell benchmark); peak memory is the largest total of
+  tensors alive during the step above what was alive before, from ``torch.profiler`` allocation events (the CPU
+  analogue of ``max_memory_allocated``). A variant is skipped at lengths whose memory, extrapolated from the
+  previous length (quadratically for RelPosMHAXL, linearly otherwise), exceeds ``--max-gb``: the large model does
+  not fit the longest lengths on a small machine. The growth exponent is the least-squares slope of log(time) on
+  log(T) over T >= 1000 frames (40 s).
 * Streaming: ``encode_streaming`` of 640 ms chunks (16 frames) from the start of a stream, timing every chunk;
   reported is the median over the 8 chunks that end at 10 s, 1 min and 10 min, and the real-time factor (chunk
   time / 0.64 s). SummaryMixing streams with unlimited left context for the whole 10 minutes. RelPosMHAXL keeps
