@@ -6,14 +6,18 @@ pre-training step (front end, masking, context encoder, quantiser, contrastive +
 AdamW step) on a reduced batch of 10 to 30 s utterances, and its peak memory, side by side. The paper reports
 SummaryMixing at -18% time and -23% peak VRAM.
 
-Each model runs in its own process so that its memory is measured alone. Peak memory is the peak resident set
-size during the step on CPU (``VmHWM``, reset before the step) and ``torch.cuda.max_memory_allocated`` on GPU;
-it includes the weights, gradients and AdamW state. Time is the minimum over ``--repeats`` steps after one
-warm-up step, as wall-clock time and, on CPU, as the process's CPU time (with one thread, the CPU time is the
-better measure on a shared machine: waiting for a core does not count)::
+Each model runs at each length in its own process, so that its memory is measured alone (a length that
+fails, e.g. out of RAM, shows as ``failed``). Two peaks, both including the weights, gradients and AdamW state:
+the tensors' peak (on CPU the parameters and AdamW state plus the largest total the step holds at once, from
+``torch.profiler``'s allocation events, the analogue of the paper's peak VRAM; ``max_memory_allocated`` on GPU)
+and, on CPU, the process's peak resident set size (``VmHWM``, reset before the step; it adds the runtime and
+the allocator's cache). Time is the minimum over ``--repeats`` steps after one warm-up step, as wall-clock time
+and, on CPU, as the process's CPU time (with one thread, the CPU time is the better measure on a shared machine:
+waiting for a core does not count). The load average at the end of each measurement is printed beside it::
 
     python -m summarymixing.benchmarks.wav2vec2            # 12 layers, 10/20/30 s, CPU, 1 thread
     python -m summarymixing.benchmarks.wav2vec2 --quick    # 2 layers, 10 s: a smoke run under a minute
+    python -m summarymixing.benchmarks.wav2vec2 --speechbrain-quantiser   # with SpeechBrain's quantiser
     python -m summarymixing.benchmarks.wav2vec2 --device cuda --batch-size 8
 """
 
@@ -29,6 +33,7 @@ import torch
 from hyperpyyaml import resolve_references
 from speechbrain.nnet.quantisers import GumbelVectorQuantizer
 
+from summarymixing.benchmarks.cell import peak_memory
 from summarymixing.wav2vec2 import MaskingCollate
 from summarymixing.wav2vec2.pretrained import load_yaml_entries
 
@@ -38,6 +43,7 @@ MODELS = {
     "RelPosMHAXL": "conformer_mhsa_librilight.yaml",
 }
 MODEL_KEY = "wav2vec2"
+PAPER_RATIOS = {"time": 0.82, "memory": 0.77}  # arXiv 2407.13377: -18% time, -23% peak VRAM
 
 
 def build_model(hparams_file, num_layers=None):
@@ -90,13 +96,21 @@ def resident_memory(field):
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def memory_now(device):
-    """Memory held before a step: allocated on GPU, resident on CPU (weights, AdamW state, runtime)."""
-    return torch.cuda.memory_allocated() if device.type == "cuda" else resident_memory("VmRSS")
+def held_tensor_bytes(model, optimizer):
+    """Bytes of the tensors held between steps: parameters and optimiser state (gradients are set to None)."""
+    tensors = list(model.parameters())
+    tensors += [value for state in optimizer.state.values() for value in state.values() if torch.is_tensor(value)]
+    return sum(tensor.numel() * tensor.element_size() for tensor in tensors)
 
 
-def measure(model_name, args):
-    """Times the pre-training step of one model for every length; returns one dict per length."""
+def measure(model_name, seconds, args):
+    """Measures the pre-training step of one model on ``seconds``-long utterances; returns a dict.
+
+    One warm-up step (it creates the AdamW state), then ``--repeats`` timed steps, each with the peak resident
+    set size of the process, then on CPU one step under ``torch.profiler`` for the peak of the tensors (held
+    parameters and optimiser state plus the largest total the step holds at once, the analogue of
+    ``torch.cuda.max_memory_allocated``).
+    """
     torch.manual_seed(0)
     device = torch.device(args.device)
     model = build_model(os.path.join(args.hparams_folder, MODELS[model_name]), args.num_layers)
@@ -106,8 +120,10 @@ def measure(model_name, args):
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-4)
     collate = MaskingCollate(model.frontend.frame_counter, 0.65, 10)
     dtype = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[args.precision]
+    torch.manual_seed(1)  # the same audio and masks for every model
+    batch = collate([{"id": str(i), "sig": torch.randn(int(seconds * 16000))} for i in range(args.batch_size)])
 
-    def step(batch):
+    def step():
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             stats = model(batch.sig.data.to(device), batch.sig.lengths.to(device), batch.mask.data.to(device))
         stats["loss"].backward()
@@ -118,61 +134,75 @@ def measure(model_name, args):
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    results = []
-    for seconds in args.lengths:
-        examples = [{"id": str(i), "sig": torch.randn(int(seconds * 16000))} for i in range(args.batch_size)]
-        batch = collate(examples)
-        step(batch)  # warm-up; creates the AdamW state
-        times, cpu_times, peaks, step_memories = [], [], [], []
-        for _ in range(args.repeats):
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats()
-            else:
-                resident_memory_peak_reset()
-            held = memory_now(device)
-            synchronize()
-            start, cpu_start = time.perf_counter(), time.process_time()
-            step(batch)
-            synchronize()
-            times.append(time.perf_counter() - start)
-            cpu_times.append(time.process_time() - cpu_start)
-            peaks.append(torch.cuda.max_memory_allocated() if device.type == "cuda" else resident_memory("VmHWM"))
-            step_memories.append(peaks[-1] - held)
-        results.append(
-            {"model": model_name, "seconds": seconds, "time": min(times), "cpu_time": min(cpu_times),
-             "peak": min(peaks), "step_memory": min(step_memories),
-             "params": count_parameters(model), "quantiser": type(model.quantiser.quantiser).__name__}
-        )
-    return results
+    step()
+    times, cpu_times, peaks = [], [], []
+    for _ in range(args.repeats):
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            resident_memory_peak_reset()
+        synchronize()
+        start, cpu_start = time.perf_counter(), time.process_time()
+        step()
+        synchronize()
+        times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
+        peaks.append(torch.cuda.max_memory_allocated() if device.type == "cuda" else resident_memory("VmHWM"))
+    tensor_peak = None
+    if device.type == "cpu":
+        tensor_peak = held_tensor_bytes(model, optimizer) + peak_memory(step)
+    return {
+        "model": model_name, "seconds": seconds, "time": min(times), "cpu_time": min(cpu_times),
+        "tensor_peak": tensor_peak or min(peaks), "peak": min(peaks), "load": os.getloadavg()[0],
+        "params": count_parameters(model), "quantiser": type(model.quantiser.quantiser).__name__,
+        "activation": type(model.context_encoder.encoder.layers[0].ffn_module1[1].ffn[1]).__name__,
+    }
 
 
-def run_in_subprocess(model_name, args):
-    """Runs :func:`measure` for one model in a fresh interpreter and returns its results."""
-    command = [sys.executable, "-m", "summarymixing.benchmarks.wav2vec2", "--worker", model_name] + args.forward
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return json.loads(output.strip().splitlines()[-1])
+def run_in_subprocess(model_name, seconds, args):
+    """Runs :func:`measure` in a fresh interpreter (its memory alone); ``None`` if it failed (e.g. out of RAM)."""
+    command = [sys.executable, "-m", "summarymixing.benchmarks.wav2vec2", "--worker", model_name,
+               "--lengths", str(seconds)] + args.forward
+    completed = subprocess.run(command, capture_output=True, text=True)
+    if completed.returncode != 0:
+        print(f"{model_name} at {seconds:g} s failed (exit {completed.returncode}; a negative exit is a signal, "
+              f"-9 usually the out-of-memory killer): {completed.stderr.strip()[-500:]}", flush=True)
+        return None
+    row = json.loads(completed.stdout.strip().splitlines()[-1])
+    print(json.dumps(row), flush=True)
+    return row
 
 
 def print_table(results, args):
-    """Prints the side-by-side table."""
-    by_key = {(row["model"], row["seconds"]): row for row in results}
+    """Prints the side-by-side table with the paper's ratios beside."""
     sm, mhsa = "SummaryMixing", "RelPosMHAXL"
-    params = {name: by_key[(name, args.lengths[0])]["params"] / 1e6 for name in MODELS}
-    unit = "peak GB allocated" if args.device.startswith("cuda") else "peak GB RSS"
-    print(f"device {args.device}, threads {torch.get_num_threads()}, precision {args.precision}, batch "
-          f"{args.batch_size}, layers {args.num_layers or 12}, min of {args.repeats}")
-    print(f"parameters: SummaryMixing {params[sm]:.1f}M, RelPosMHAXL {params[mhsa]:.1f}M; quantiser "
-          f"{by_key[(sm, args.lengths[0])]['quantiser']}")
-    print("step memory = peak minus what was held before the step (weights, AdamW state): the part that grows "
-          "with the batch")
-    columns = [("time", "step s", 1.0), ("cpu_time", "step CPU s", 1.0), ("peak", unit, 1e9),
-               ("step_memory", "step memory GB", 1e9)]
-    print("| utterance s | " + " | ".join(f"SM {title} | MHSA {title} | SM / MHSA" for _, title, _ in columns) + " |")
-    print("|---" * (1 + 3 * len(columns)) + "|")
+    by_key = {(row["model"], row["seconds"]): row for row in results if row is not None}
+    first = {name: next(row for row in results if row is not None and row["model"] == name) for name in MODELS}
+    tensors = "peak GB allocated" if args.device.startswith("cuda") else "peak GB tensors"
+    print(f"device {args.device}, threads {args.threads}, precision {args.precision}, batch {args.batch_size}, "
+          f"layers {args.num_layers or 12}, min of {args.repeats} steps, quantiser {first[sm]['quantiser']}, "
+          f"feed-forward activation {first[sm]['activation']}")
+    print(f"parameters: SummaryMixing {first[sm]['params'] / 1e6:.1f}M, RelPosMHAXL {first[mhsa]['params'] / 1e6:.1f}M")
+    print(f"{tensors}: parameters + AdamW state + the most the step holds at once"
+          + ("" if args.device.startswith("cuda") else "; peak GB RSS: the whole process"))
+    columns = [("cpu_time", "step CPU s", 1.0), ("time", "step wall s", 1.0), ("tensor_peak", tensors, 1e9)]
+    if not args.device.startswith("cuda"):
+        columns.append(("peak", "peak GB RSS", 1e9))
+    print("| utterance s | " + " | ".join(f"SM {title} | MHSA {title} | SM / MHSA" for _, title, _ in columns)
+          + " | load SM / MHSA |")
+    print("|---" * (2 + 3 * len(columns)) + "|")
     for seconds in args.lengths:
-        a, b = by_key[(sm, seconds)], by_key[(mhsa, seconds)]
-        cells = [f"{a[key] / scale:.2f} | {b[key] / scale:.2f} | {a[key] / b[key]:.2f}" for key, _, scale in columns]
-        print(f"| {seconds:g} | " + " | ".join(cells) + " |")
+        a, b = by_key.get((sm, seconds)), by_key.get((mhsa, seconds))
+        cells = []
+        for key, _, scale in columns:
+            sm_value = f"{a[key] / scale:.2f}" if a else "failed"
+            mhsa_value = f"{b[key] / scale:.2f}" if b else "failed"
+            ratio = f"{a[key] / b[key]:.2f}" if a and b else "-"
+            cells.append(f"{sm_value} | {mhsa_value} | {ratio}")
+        load = " / ".join(f"{row['load']:.1f}" if row else "-" for row in (a, b))
+        print(f"| {seconds:g} | " + " | ".join(cells) + f" | {load} |")
+    print(f"paper (GPU, fp16, 10-30 s segments in dynamic batches): SM / MHSA time {PAPER_RATIOS['time']:.2f}, "
+          f"peak VRAM {PAPER_RATIOS['memory']:.2f}")
 
 
 def parse_arguments(argv):
@@ -199,21 +229,20 @@ def parse_arguments(argv):
     args.forward = [
         "--device", args.device, "--precision", args.precision, "--batch-size", str(args.batch_size),
         "--repeats", str(args.repeats), "--threads", str(args.threads), "--hparams-folder", args.hparams_folder,
-        "--lengths", *map(str, args.lengths),
     ] + (["--num-layers", str(args.num_layers)] if args.num_layers else []) + (
         ["--speechbrain-quantiser"] if args.speechbrain_quantiser else [])
     return args
 
 
 def main(argv=None):
-    """Runs both models (each in its own process) and prints the table."""
+    """Runs each model at each length in its own process and prints the table."""
     args = parse_arguments(argv)
     torch.set_num_threads(args.threads)
     if args.worker:
-        print(json.dumps(measure(args.worker, args)))
+        print(json.dumps(measure(args.worker, args.lengths[0], args)))
         return
-    print(f"load before: {os.getloadavg()}")
-    results = [row for name in MODELS for row in run_in_subprocess(name, args)]
+    print(f"load before: {os.getloadavg()}", flush=True)
+    results = [run_in_subprocess(name, seconds, args) for seconds in args.lengths for name in MODELS]
     print_table(results, args)
     print(f"load after: {os.getloadavg()}")
 
