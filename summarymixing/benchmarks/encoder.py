@@ -10,7 +10,8 @@ recipes' CNN front end; no decoder), batch 1, one thread by default:
   and for SpeechBrain's RelPosMHAXL, each plain and with dynamic chunk training (16-frame chunks, unlimited left
   context: SummaryMixing uses its chunked summary, RelPosMHAXL SpeechBrain's [T, T] mask), and for the same encoder
   with no token mixing (``NoMixer``: every layer's mixer returns zeros), which is the cost both models share
-  (feed-forward modules, convolution modules, LayerNorms, input projection). From it the tables derive the ceiling
+  (feed-forward modules, convolution modules, LayerNorms, input projection; the LayerNorm before the mixer still
+  runs forward but, unused, needs no backward: it counts as the mixer's). From it the tables derive the ceiling
   (RelPosMHAXL / no mixer: the speed-up or memory ratio of a mixer that cost nothing) and the mixers' own ratios
   (each model minus no mixer). Our encoders' feed-forward modules recompute their activation in the backward pass
   (``summarymixing.feed_forward``); both models are also measured with SpeechBrain's own feed-forward modules
