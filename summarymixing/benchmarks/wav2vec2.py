@@ -47,12 +47,16 @@ PAPER_RATIOS = {"time": 0.82, "memory": 0.77}  # arXiv 2407.13377: -18% time, -2
 
 
 def build_model(hparams_file, num_layers=None):
-    """Builds the model entries of a pre-training YAML (no data, no checkpointer), optionally with fewer layers."""
+    """Builds the model entries of a pre-training YAML (no data, no checkpointer), optionally with fewer layers.
+
+    Layerdrop is off: every measured step runs every layer (with it, the step's cost depends on the layers it
+    happens to skip).
+    """
     if not os.path.isfile(hparams_file):
         raise FileNotFoundError(f"{hparams_file} not found: run from a source checkout or pass --hparams-folder")
-    overrides = {"data_folder": "unused", "librispeech_folder": "unused"}
+    overrides = {"data_folder": "unused", "librispeech_folder": "unused", "encoder": {"layerdrop_prob": 0.0}}
     if num_layers is not None:
-        overrides["encoder"] = {"num_layers": num_layers}
+        overrides["encoder"]["num_layers"] = num_layers
     with open(hparams_file, encoding="utf-8") as stream:
         resolved = resolve_references(stream, overrides).getvalue()
     return load_yaml_entries(resolved, [MODEL_KEY])[MODEL_KEY]
