@@ -4,8 +4,11 @@ SpeechBrain's ``PositionalwiseFeedForward`` (``Linear -> activation -> Dropout -
 [time, d_ffn] tensors per training step for the backward pass: the activation's input, the dropout's noise (with
 dropout) and the second linear's input. In a Conformer layer (two such modules, d_ffn = 4 d_model) they are most of
 the memory that the layer needs besides its mixer. :class:`ActivationRecomputingFeedForward` keeps the
-activation's input and a boolean dropout mask, and recomputes the activation (element-wise, cheap) in the backward
-pass. The encoders of this package use it for SummaryMixing and for the SpeechBrain baselines alike.
+activation's input and a boolean dropout mask, and recomputes the activation (element-wise) in the backward pass.
+The encoders of this package use it for SummaryMixing and for the SpeechBrain baselines alike. Measured on one CPU
+thread (``python -m summarymixing.benchmarks.encoder``, 4-layer d_model 256 Conformer, 100 s): SummaryMixing's peak
+training memory 14% lower (17% with dropout 0.1), RelPosMHAXL's 6% lower, for a 1-5% longer step (the recomputed
+activation, about 1 ms per module per 1000 frames).
 
 Authors
 * SummaryMixing contributors 2026
