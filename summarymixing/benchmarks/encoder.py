@@ -35,9 +35,10 @@ SpeechBrain's ``TransformerASR`` defaults (Swish in the Conformer modules, which
 ``torch.nn.SiLU``; RelPosEncXL for RelPosMHAXL); d_model 256 / 4 heads / d_ffn 1024 are also the Conformer (M)
 layer of Gulati et al. (2020). ``large`` is the transducer paper's 12 layers, d_model 512, d_ffn 2048 with 4
 heads for SummaryMixing (its recipe) and 8 for RelPosMHAXL (SpeechBrain's recipe). ``--dropout 0.1`` gives
-SpeechBrain's default training dropout. SummaryMixing uses the ASR paper's mode by default (local and summary
-branches of one d_model hidden layer, LayerNorm); ``--mode SummaryMixing-fast`` gives the streaming transducer
-paper's.
+SpeechBrain's default training dropout; ``--d-ffn`` and ``--mhsa-heads`` change one more setting, to see how the
+ratios depend on it (a smaller d_ffn shrinks the shared cost, more RelPosMHAXL heads cost it more time). SummaryMixing
+uses the ASR paper's mode by default (local and summary branches of one d_model hidden layer, LayerNorm);
+``--mode SummaryMixing-fast`` gives the streaming transducer paper's.
 
 Authors
 -------
@@ -386,6 +387,8 @@ def main(argv=None):
     parser.add_argument("--mode", default="SummaryMixing", help="SummaryMixing mode (default SummaryMixing)")
     parser.add_argument("--dropout", type=float, default=0.0,
                         help="dropout of every model (default 0.0 as SpeechBrain's conformer_small; its default 0.1)")
+    parser.add_argument("--d-ffn", type=int, help="feed-forward size of every model (default: the size's)")
+    parser.add_argument("--mhsa-heads", type=int, help="RelPosMHAXL heads (default: the size's)")
     parser.add_argument("--no-streaming", action="store_true", help="skip the streaming table")
     parser.add_argument("--no-training", action="store_true", help="skip the training-step table")
     args = parser.parse_args(argv)
@@ -400,6 +403,10 @@ def main(argv=None):
           f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     training, streaming = {}, {}
     for size in sizes:
+        if args.d_ffn:
+            MODELS[size]["d_ffn"] = args.d_ffn
+        if args.mhsa_heads:
+            MODELS[size]["heads"]["RelPosMHAXL"] = args.mhsa_heads
         if not args.no_training:
             rounds = args.rounds if args.rounds is not None else (1 if args.quick else ROUNDS[size])
             results = measure_training(
