@@ -127,15 +127,6 @@ def test_runner_rejects_unknown_probes_and_missing_data(tiny_ssl_run, tmp_path):
     assert no_data.returncode != 0 and "--data slurp_intent=FOLDER" in no_data.stderr
 
 
-@pytest.fixture
-def one_thread():
-    """Builds big heads on one thread: a loaded machine makes multi-threaded initialisation crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # The full-size ContextNet (21 blocks, 32M parameters) takes seconds to build even on one thread; its
 # hparams file differs from bilstm.yaml only in the head, and a small ContextNet is tested in test_mp3s.py.
 HPARAMS_FILES = sorted(

@@ -84,15 +84,6 @@ def epoch_stats(output_folder):
     return stats
 
 
-@pytest.fixture
-def one_thread():
-    """In-process decoding on one thread: on a shared CPU, two threads per process slow everything down."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     output_folder = tmp_path_factory.mktemp("transducer") / "run"

@@ -37,15 +37,6 @@ def read_log(run_folder):
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    """Runs the module's training on one thread, then restores the thread count."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
 def run(tmp_path_factory, one_thread):
     """Pre-trains the mini model for STEPS optimiser steps; returns the run folder and the trained Brain."""
     folder = tmp_path_factory.mktemp("wav2vec2") / "run"
