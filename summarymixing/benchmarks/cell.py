@@ -94,9 +94,9 @@ class SDPAttention(nn.Module):
         return self.out_proj(mixed.transpose(1, 2).reshape(batch, time, width))
 
 
-def matmul_throughput(clock, size=2048, repeats=5):
-    """fp32 FLOP/s of a square matmul on the current threads (best of at least ``repeats`` runs)."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def matmul_throughput(clock, size=2048, repeats=5, dtype=torch.float32):
+    """FLOP/s of a square ``dtype`` matmul on the current threads (best of at least ``repeats`` runs)."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     return 2 * size**3 / min(best_times({"matmul": lambda: a @ b}, clock, repeats).values())
 
 

@@ -10,6 +10,14 @@ both models. Each point is measured with both ways of computing the joint networ
 ``joint_chunk_frames: null``) and ``chunked`` (the memory-efficient path the paper-size configurations use,
 ``joint_chunk_frames`` from the YAML).
 
+A third model, ``no mixer``, is the SummaryMixing transducer with every encoder layer's mixer returning zeros
+(:class:`summarymixing.benchmarks.encoder.NoMixer`): it costs what both models share (front end, feed-forward and
+convolution modules, prediction network, joint network and losses, optimiser). Its time against RelPosMHAXL's is
+the ceiling: the most any mixer could save. For the chunked joint, the script also counts the matmul and
+convolution FLOPs of each model's step (``torch.utils.flop_counter``'s formulas) and gives the best SummaryMixing
+could do on this CPU, ``SM at peak``: the no-mixer step plus SummaryMixing's extra FLOPs at the measured matmul
+peak, as if its cells cost nothing but their matmuls and ran them at full speed.
+
 Two batchings: one utterance per step (``--batch``, default 1), and, with ``--audio-per-step S``, S seconds of
 audio per step for every length (e.g. 8 x 5 s, 4 x 10 s, 2 x 20 s, 1 x 40 s for S = 40), which is what the
 recipe's dynamic batching does: it fills batches up to a number of seconds.
@@ -18,11 +26,12 @@ Time is the best of a few rounds of CPU time of this process (``time.process_tim
 equals the wall time on an idle machine and is robust to other jobs); within a round both joint variants run, so
 a change of load affects them alike. Peak memory is the most bytes allocated at once during a step, above what was
 alive before it (``torch.profiler`` events); on a GPU, CUDA events and ``torch.cuda.max_memory_allocated``. The
-load average (``os.getloadavg``) is printed with every table.
+load average (``os.getloadavg``) is printed with every table. ``--precision bf16`` runs the forward pass under
+bf16 autocast, as the recipe's ``--precision bf16`` does (the paper trained in mixed precision on GPUs).
 
     python -m summarymixing.benchmarks.transducer                      # batch 1 at 5, 10, 20, 40 s
     python -m summarymixing.benchmarks.transducer --audio-per-step 40  # 8 x 5 s, 4 x 10 s, 2 x 20 s, 1 x 40 s
-    python -m summarymixing.benchmarks.transducer --quick              # 5 s only, under two minutes
+    python -m summarymixing.benchmarks.transducer --quick              # 5 s only, about three minutes
 
 The paper (arXiv 2409.07165) reports -15.5% training time and -16% peak VRAM for SummaryMixing.
 
@@ -36,21 +45,33 @@ import time
 
 import torch
 from hyperpyyaml import load_hyperpyyaml
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
-from summarymixing.benchmarks.cell import best_times, peak_memory
+from summarymixing.benchmarks.cell import best_times, matmul_throughput, peak_memory
+from summarymixing.benchmarks.encoder import NoMixer
 from summarymixing.transducer_joint import TransducerJointLoss
 
 HPARAMS_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "hparams", "transducer")
-MODELS = {"SummaryMixing": "librispeech_summarymixing.yaml", "RelPosMHAXL": "librispeech_mhsa.yaml"}
+NO_MIXER = "no mixer"
+MODELS = {
+    "SummaryMixing": "librispeech_summarymixing.yaml",
+    "RelPosMHAXL": "librispeech_mhsa.yaml",
+    NO_MIXER: "librispeech_summarymixing.yaml",
+}
 TOKENS_PER_SECOND = 4
 SAMPLE_RATE = 16000
 PAPER = "paper: -15.5% time, -16% peak VRAM"
 
 
-def build(hparams_file, device):
-    """The recipe's modules, an AdamW optimiser over them, and the plain and chunked joint + loss modules."""
+def build(hparams_file, device, no_mixer=False):
+    """The recipe's modules, an AdamW optimiser over them, and the plain and chunked joint + loss modules; with
+    ``no_mixer``, every encoder layer's mixer is a :class:`NoMixer`."""
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, {"data_folder": "unused"})
+    if no_mixer:
+        for layer in hparams["Transformer"].encoder.layers:
+            layer.mha_layer = NoMixer()
     hparams["model"].to(device).train()
     hparams["normalize"].to(device)
     optimizer = hparams["opt_class"](hparams["model"].parameters())
@@ -63,8 +84,10 @@ def build(hparams_file, device):
     return hparams, optimizer, joint_losses
 
 
-def make_training_step(hparams, optimizer, joint_loss, batch, seconds, device):
-    """A closure running one full training step on random audio of ``seconds`` and random targets."""
+def make_training_step(hparams, optimizer, joint_loss, batch, seconds, device, precision="fp32"):
+    """A closure running one full training step on random audio of ``seconds`` and random targets; with
+    ``precision`` ``"bf16"``, the forward pass and the losses run under bf16 autocast, as SpeechBrain's ``Brain``
+    does with ``--precision bf16`` (the backward pass and the optimiser step outside it)."""
     generator = torch.Generator().manual_seed(0)
     wavs = (0.1 * torch.randn(batch, int(seconds * SAMPLE_RATE), generator=generator)).to(device)
     wav_lens = torch.ones(batch, device=device)
@@ -74,17 +97,56 @@ def make_training_step(hparams, optimizer, joint_loss, batch, seconds, device):
     token_lens = torch.ones(batch, device=device)
 
     def step():
-        feats = hparams["normalize"](hparams["compute_features"](wavs), wav_lens, epoch=1)
-        encoded = hparams["proj_enc"](hparams["enc"](hparams["CNN"](feats), wav_lens))
-        predicted, _ = hparams["dec"](hparams["emb"](tokens_bos))
-        loss = joint_loss(encoded, hparams["proj_dec"](predicted), tokens, wav_lens, token_lens)
-        ctc_log_probs = hparams["log_softmax"](hparams["enc_lin"](encoded))
-        loss = 0.7 * loss + 0.3 * hparams["ctc_cost"](ctc_log_probs, tokens, wav_lens, token_lens)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            feats = hparams["normalize"](hparams["compute_features"](wavs), wav_lens, epoch=1)
+            encoded = hparams["proj_enc"](hparams["enc"](hparams["CNN"](feats), wav_lens))
+            predicted, _ = hparams["dec"](hparams["emb"](tokens_bos))
+            loss = joint_loss(encoded, hparams["proj_dec"](predicted), tokens, wav_lens, token_lens)
+            ctc_log_probs = hparams["log_softmax"](hparams["enc_lin"](encoded))
+            loss = 0.7 * loss + 0.3 * hparams["ctc_cost"](ctc_log_probs, tokens, wav_lens, token_lens)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
     return step
+
+
+class MatmulFlopCounter(TorchDispatchMode):
+    """Counts the FLOPs of the matmuls, convolutions and attention kernels run while it is active, with the
+    formulas of ``torch.utils.flop_counter`` (other operations count zero). Unlike ``FlopCounterMode``, it tracks
+    no modules, so it also counts inside custom autograd functions that recompute in their backward pass.
+
+    Example
+    -------
+    >>> with MatmulFlopCounter() as counter:
+    ...     _ = torch.ones(3, 4) @ torch.ones(4, 5)
+    >>> counter.flops
+    120
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.flops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.flops += formula(*args, **kwargs, out_val=out)
+        return out
+
+
+def step_matmul_flops(step):
+    """Matmul, convolution and attention FLOPs of one run of ``step``."""
+    with MatmulFlopCounter() as counter:
+        step()
+    return counter.flops
+
+
+def cpu_clock():
+    """This process's CPU time on one thread (robust to other jobs); wall time on several."""
+    return time.process_time if torch.get_num_threads() == 1 else time.perf_counter
 
 
 def cuda_best_time(step, rounds):
@@ -104,23 +166,25 @@ def cuda_best_time(step, rounds):
     return best, torch.cuda.max_memory_allocated() - base
 
 
-def measure(points, rounds, device):
-    """``{model: {(batch, seconds, joint): (step seconds, peak bytes)}}`` for both models and both joints."""
-    results = {}
+def measure(points, rounds, device, precision):
+    """``{model: {(batch, seconds, joint): (step seconds, peak bytes)}}`` for the three models and both joints,
+    and ``{model: {(batch, seconds): FLOPs}}`` of their steps with the chunked joint."""
+    results, flops = {}, {}
     for name, hparams_name in MODELS.items():
         torch.manual_seed(0)
-        hparams, optimizer, joint_losses = build(os.path.join(HPARAMS_FOLDER, hparams_name), device)
-        results[name] = {}
+        hparams, optimizer, joint_losses = build(
+            os.path.join(HPARAMS_FOLDER, hparams_name), device, no_mixer=name == NO_MIXER
+        )
+        results[name], flops[name] = {}, {}
         for batch, seconds in points:
             steps = {
-                joint: make_training_step(hparams, optimizer, joint_loss, batch, seconds, device)
+                joint: make_training_step(hparams, optimizer, joint_loss, batch, seconds, device, precision)
                 for joint, joint_loss in joint_losses.items()
             }
             if device.type == "cuda":
                 measured = {joint: cuda_best_time(step, rounds) for joint, step in steps.items()}
             else:
-                clock = time.process_time if torch.get_num_threads() == 1 else time.perf_counter
-                best = best_times(steps, clock, rounds, budget_s=0.0)
+                best = best_times(steps, cpu_clock(), rounds, budget_s=0.0)
                 measured = {joint: (best[joint], peak_memory(step)) for joint, step in steps.items()}
             for joint, (step_time, peak) in measured.items():
                 results[name][batch, seconds, joint] = (step_time, peak)
@@ -129,8 +193,9 @@ def measure(points, rounds, device):
                     f"{peak / 2**20:6.0f} MiB peak (load {os.getloadavg()[0]:.1f})",
                     flush=True,
                 )
+            flops[name][batch, seconds] = step_matmul_flops(steps["chunked"])
         del hparams, optimizer, joint_losses
-    return results
+    return results, flops
 
 
 def change(new, old):
@@ -144,11 +209,12 @@ def change(new, old):
     return 100 * (new / old - 1)
 
 
-def print_table(results, points, device, load_before):
+def print_table(results, points, device, precision, load_before):
     """Side-by-side table with the relative change of SummaryMixing vs RelPosMHAXL, per joint variant."""
     sm, mhsa = results["SummaryMixing"], results["RelPosMHAXL"]
     load = f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
-    print(f"\nTransducer training step, paper size, {device} ({torch.get_num_threads()} thread(s)), {load}")
+    threads = torch.get_num_threads()
+    print(f"\nTransducer training step, paper size, {precision}, {device} ({threads} thread(s)), {load}")
     print(
         "| batch x length | joint | SM time (s) | MHSA time (s) | time change | SM peak (MiB) | MHSA peak (MiB) "
         "| peak change |"
@@ -179,6 +245,39 @@ def print_table(results, points, device, load_before):
             )
 
 
+def print_ceiling(results, flops, points, peak_flops, precision="fp32"):
+    """For the chunked joint: the no-mixer step against RelPosMHAXL's (the ceiling of any mixer), the step FLOPs
+    of the three models, and the best SummaryMixing change at the measured matmul peak (CPU only)."""
+    mhsa, no_mixer = results["RelPosMHAXL"], results[NO_MIXER]
+    print(
+        "\nCeiling, chunked joint: no mixer = the same transducer with no token mixing; GFLOP = matmul and "
+        "convolution FLOPs of the step"
+    )
+    if peak_flops is not None:
+        print(
+            f"SM at peak = no-mixer time + SummaryMixing's extra FLOPs at the measured {precision} matmul peak "
+            f"({peak_flops / 1e9:.1f} GFLOP/s); best change = SM at peak vs MHSA"
+        )
+    print(
+        "| batch x length | no-mixer time (s) | ceiling | no-mixer peak (MiB) | memory floor | GFLOP SM / MHSA / "
+        "no mixer | SM at peak (s) | best change |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for batch, seconds in points:
+        key = (batch, seconds, "chunked")
+        (no_mixer_time, no_mixer_peak), (mhsa_time, mhsa_peak) = no_mixer[key], mhsa[key]
+        sm_flops, mhsa_flops, no_mixer_flops = (flops[name][batch, seconds] for name in MODELS)
+        at_peak, best = "-", "-"
+        if peak_flops is not None:
+            sm_at_peak = no_mixer_time + (sm_flops - no_mixer_flops) / peak_flops
+            at_peak, best = f"{sm_at_peak:.2f}", f"{change(sm_at_peak, mhsa_time):+.1f}%"
+        print(
+            f"| {batch} x {seconds:g} s | {no_mixer_time:.2f} | {change(no_mixer_time, mhsa_time):+.1f}% | "
+            f"{no_mixer_peak / 2**20:.0f} | {change(no_mixer_peak, mhsa_peak):+.1f}% | "
+            f"{sm_flops / 1e9:.0f} / {mhsa_flops / 1e9:.0f} / {no_mixer_flops / 1e9:.0f} | {at_peak} | {best} |"
+        )
+
+
 def batching(lengths, batch, audio_per_step):
     """``[(batch, seconds)]``: ``batch`` utterances per step, or ``audio_per_step`` seconds of audio per step.
 
@@ -202,7 +301,7 @@ def batching(lengths, batch, audio_per_step):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="5 s only, one round (under two minutes on a CPU)")
+    parser.add_argument("--quick", action="store_true", help="5 s only, one round (about three minutes on a CPU)")
     parser.add_argument("--lengths", type=float, nargs="+", default=[5, 10, 20, 40], help="utterance seconds")
     parser.add_argument("--batch", type=int, default=1, help="utterances per step (equal for both models)")
     parser.add_argument(
@@ -211,15 +310,23 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds per point (best kept)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: autocast, as the recipe's --precision"
+    )
     args = parser.parse_args(argv)
     lengths, rounds = ([5], 1) if args.quick else (args.lengths, args.rounds)
     points = batching(lengths, args.batch, args.audio_per_step)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     load_before = os.getloadavg()[0]
-    results = measure(points, rounds, device)
-    print_table(results, points, device, load_before)
-    return results
+    results, flops = measure(points, rounds, device, args.precision)
+    print_table(results, points, device, args.precision, load_before)
+    peak_flops = None
+    if device.type == "cpu":
+        dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
+        peak_flops = matmul_throughput(cpu_clock(), dtype=dtype)
+    print_ceiling(results, flops, points, peak_flops, args.precision)
+    return results, flops
 
 
 if __name__ == "__main__":
