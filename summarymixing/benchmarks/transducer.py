@@ -23,8 +23,8 @@ audio per step for every length (e.g. 8 x 5 s, 4 x 10 s, 2 x 20 s, 1 x 40 s for 
 recipe's dynamic batching does: it fills batches up to a number of seconds.
 
 Time is the best of a few rounds of CPU time of this process (``time.process_time``, one thread by default, which
-equals the wall time on an idle machine and is robust to other jobs); within a round every model runs with both
-joint variants, so a change of load affects them alike. Peak memory is the most bytes allocated at once during a step, above what was
+equals the wall time on an idle machine and is robust to other jobs); within a round both joint variants run, so
+a change of load affects them alike. Peak memory is the most bytes allocated at once during a step, above what was
 alive before it (``torch.profiler`` events); on a GPU, CUDA events and ``torch.cuda.max_memory_allocated``. The
 load average (``os.getloadavg``) is printed with every table. ``--precision bf16`` runs the forward pass under
 bf16 autocast, as the recipe's ``--precision bf16`` does (the paper trained in mixed precision on GPUs).
@@ -168,34 +168,33 @@ def cuda_best_time(step, rounds):
 
 def measure(points, rounds, device, precision):
     """``{model: {(batch, seconds, joint): (step seconds, peak bytes)}}`` for the three models and both joints,
-    and ``{model: {(batch, seconds): FLOPs}}`` of their steps with the chunked joint. The three models are built
-    first and, on a CPU, their steps take turns within every timed round, so that a drift of the machine's speed
-    (other virtual machines on the host, the clock) affects them alike."""
-    models = {}
+    and ``{model: {(batch, seconds): FLOPs}}`` of their steps with the chunked joint."""
+    results, flops = {}, {}
     for name, hparams_name in MODELS.items():
         torch.manual_seed(0)
-        models[name] = build(os.path.join(HPARAMS_FOLDER, hparams_name), device, no_mixer=name == NO_MIXER)
-    results, flops = {name: {} for name in MODELS}, {name: {} for name in MODELS}
-    for batch, seconds in points:
-        steps = {
-            (name, joint): make_training_step(hparams, optimizer, joint_loss, batch, seconds, device, precision)
-            for name, (hparams, optimizer, joint_losses) in models.items()
-            for joint, joint_loss in joint_losses.items()
-        }
-        if device.type == "cuda":
-            measured = {key: cuda_best_time(step, rounds) for key, step in steps.items()}
-        else:
-            best = best_times(steps, cpu_clock(), rounds, budget_s=0.0)
-            measured = {key: (best[key], peak_memory(step)) for key, step in steps.items()}
-        for (name, joint), (step_time, peak) in measured.items():
-            results[name][batch, seconds, joint] = (step_time, peak)
-            print(
-                f"  {name:13s} {batch} x {seconds:g} s, {joint:7s} joint: {step_time:7.2f} s/step, "
-                f"{peak / 2**20:6.0f} MiB peak (load {os.getloadavg()[0]:.1f})",
-                flush=True,
-            )
-        for name in models:
-            flops[name][batch, seconds] = step_matmul_flops(steps[name, "chunked"])
+        hparams, optimizer, joint_losses = build(
+            os.path.join(HPARAMS_FOLDER, hparams_name), device, no_mixer=name == NO_MIXER
+        )
+        results[name], flops[name] = {}, {}
+        for batch, seconds in points:
+            steps = {
+                joint: make_training_step(hparams, optimizer, joint_loss, batch, seconds, device, precision)
+                for joint, joint_loss in joint_losses.items()
+            }
+            if device.type == "cuda":
+                measured = {joint: cuda_best_time(step, rounds) for joint, step in steps.items()}
+            else:
+                best = best_times(steps, cpu_clock(), rounds, budget_s=0.0)
+                measured = {joint: (best[joint], peak_memory(step)) for joint, step in steps.items()}
+            for joint, (step_time, peak) in measured.items():
+                results[name][batch, seconds, joint] = (step_time, peak)
+                print(
+                    f"  {name:13s} {batch} x {seconds:g} s, {joint:7s} joint: {step_time:7.2f} s/step, "
+                    f"{peak / 2**20:6.0f} MiB peak (load {os.getloadavg()[0]:.1f})",
+                    flush=True,
+                )
+            flops[name][batch, seconds] = step_matmul_flops(steps["chunked"])
+        del hparams, optimizer, joint_losses
     return results, flops
 
 
