@@ -19,6 +19,7 @@ from speechbrain.utils.checkpoints import Checkpoint, Checkpointer
 from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
 STAGING_PREFIX = ".partial-"
+logger = logging.getLogger(__name__)
 
 
 class AtomicCheckpointer(Checkpointer):
@@ -44,11 +45,7 @@ class AtomicCheckpointer(Checkpointer):
         visible to ``find_checkpoint`` and ``recover_if_possible`` only once every file of it is written."""
         if if_main_process():
             self._remove_staging_folders()
-        self._staging = True
-        try:
-            staged = super().save_checkpoint(meta=meta, end_of_epoch=end_of_epoch, name=name, verbosity=verbosity)
-        finally:
-            self._staging = False
+        staged = super().save_checkpoint(meta=meta, end_of_epoch=end_of_epoch, name=name, verbosity=logging.DEBUG)
         ddp_barrier()
         if staged is None:  # not the main process
             return None
@@ -56,16 +53,18 @@ class AtomicCheckpointer(Checkpointer):
         if final.exists():  # a custom name saved again: replace the old checkpoint
             shutil.rmtree(final)
         os.rename(staged.path, final)
+        kind = "end-of-epoch" if end_of_epoch else "intra-epoch"
+        logger.log(verbosity, f"Saved an {kind} checkpoint in {final}")
         return Checkpoint(final, staged.meta, {key: final / path.name for key, path in staged.paramfiles.items()})
 
+    # SpeechBrain calls these two only from save_checkpoint, to name the folder it writes into
     def _new_checkpoint_dirpath(self):
-        return self._staged(super()._new_checkpoint_dirpath())
+        path = super()._new_checkpoint_dirpath()
+        return path.with_name(STAGING_PREFIX + path.name)
 
     def _custom_checkpoint_dirpath(self, name):
-        return self._staged(super()._custom_checkpoint_dirpath(name))
-
-    def _staged(self, path):
-        return path.with_name(STAGING_PREFIX + path.name) if getattr(self, "_staging", False) else path
+        path = super()._custom_checkpoint_dirpath(name)
+        return path.with_name(STAGING_PREFIX + path.name)
 
     def _remove_staging_folders(self):
         if self.checkpoints_dir.is_dir():
