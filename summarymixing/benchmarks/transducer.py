@@ -31,7 +31,7 @@ bf16 autocast, as the recipe's ``--precision bf16`` does (the paper trained in m
 
     python -m summarymixing.benchmarks.transducer                      # batch 1 at 5, 10, 20, 40 s
     python -m summarymixing.benchmarks.transducer --audio-per-step 40  # 8 x 5 s, 4 x 10 s, 2 x 20 s, 1 x 40 s
-    python -m summarymixing.benchmarks.transducer --quick              # 5 s only, about three minutes
+    python -m summarymixing.benchmarks.transducer --quick              # 5 s only, about a minute
 
 The paper (arXiv 2409.07165) reports -15.5% training time and -16% peak VRAM for SummaryMixing.
 
@@ -266,7 +266,9 @@ def print_ceiling(results, flops, points, peak_flops, precision="fp32"):
     for batch, seconds in points:
         key = (batch, seconds, "chunked")
         (no_mixer_time, no_mixer_peak), (mhsa_time, mhsa_peak) = no_mixer[key], mhsa[key]
-        sm_flops, mhsa_flops, no_mixer_flops = (flops[name][batch, seconds] for name in MODELS)
+        sm_flops, mhsa_flops, no_mixer_flops = (
+            flops[name][batch, seconds] for name in ("SummaryMixing", "RelPosMHAXL", NO_MIXER)
+        )
         at_peak, best = "-", "-"
         if peak_flops is not None:
             sm_at_peak = no_mixer_time + (sm_flops - no_mixer_flops) / peak_flops
@@ -301,7 +303,7 @@ def batching(lengths, batch, audio_per_step):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="5 s only, one round (about three minutes on a CPU)")
+    parser.add_argument("--quick", action="store_true", help="5 s only, one round (about a minute on a CPU)")
     parser.add_argument("--lengths", type=float, nargs="+", default=[5, 10, 20, 40], help="utterance seconds")
     parser.add_argument("--batch", type=int, default=1, help="utterances per step (equal for both models)")
     parser.add_argument(
