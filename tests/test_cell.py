@@ -14,14 +14,21 @@ from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
 import summarymixing.cell
 from summarymixing import SummaryMixing, SummaryMixingStreamingState
 
-MODES = ["SummaryMixing", "SummaryMixing-lite", "SummaryMixing-fast"]
+MODES = ["SummaryMixing", "SummaryMixing-lite", "SummaryMixing-fast", "SummaryMixing-expdecay"]
 ATOL = 1e-5
 
 
 def make_cell(mode="SummaryMixing", nhead=2, dim=8, **kwargs):
     torch.manual_seed(0)
-    options = dict(local_proj_hid_dim=[dim, 2 * dim], local_proj_out_dim=dim, summary_hid_dim=[dim],
-                   summary_out_dim=2 * dim, mode=mode)
+    options = dict(
+        local_proj_hid_dim=[dim, 2 * dim],
+        local_proj_out_dim=dim,
+        summary_hid_dim=[dim],
+        summary_out_dim=dim if mode == "SummaryMixing-lite" else 2 * dim,
+        mode=mode,
+    )
+    if mode == "SummaryMixing-expdecay":
+        options["decay_constant"] = 0.8  # a strong decay, so that the weighting shows within a few frames
     options.update(kwargs)
     return SummaryMixing(dim, nhead, **options).eval()
 
@@ -30,34 +37,41 @@ def padding_mask(lengths, time):
     return torch.arange(time)[None, :] >= torch.as_tensor(lengths)[:, None]
 
 
-def naive_output(cell, x, lengths, context):
-    """Frame-by-frame reference: explicit per-head MLPs, a Python-loop mean, the combiner on the concatenation.
-    ``context(t, length)`` lists the frames frame t may summarise."""
+def naive_output(cell, x, lengths, context, dropout=None):
+    """Frame-by-frame reference of the published cell: explicit per-head MLPs (or the fast mode's dense
+    projection), a Python-loop (decay-weighted) mean, and the combiner on the concatenation (dropped out with
+    ``dropout``, a function, when given). ``context(t, length)`` lists the frames frame t may summarise."""
     heads = cell.nhead
 
     def mlp(layers, frame):
         for layer in layers:
             parts = frame.view(heads, -1)
-            frame = torch.cat([parts[h] @ layer.weight[h] + layer.bias[h, 0] for h in range(heads)])
-            frame = cell.activation(frame)
+            frame = cell.activation(torch.cat([parts[h] @ layer.weight[h] + layer.bias[h] for h in range(heads)]))
         return frame
 
     outputs = torch.zeros(x.shape[0], x.shape[1], cell.enc_dim, dtype=x.dtype)
-    local_h = cell.local_dim // heads
     for b, length in enumerate(lengths):
-        streams = [mlp(cell.summary_layers, x[b, t]) for t in range(length)]
         if cell.mode == "SummaryMixing-fast":
-            locals_ = [torch.cat([s.view(heads, -1)[h, :local_h] for h in range(heads)]) for s in streams]
-            streams = [torch.cat([s.view(heads, -1)[h, local_h:] for h in range(heads)]) for s in streams]
-        elif cell.mode == "SummaryMixing":
-            locals_ = [mlp(cell.local_layers, x[b, t]) for t in range(length)]
+            projected = [cell.activation(cell.projection(x[b, t])) for t in range(length)]
+            locals_ = [p[: cell.local_dim] for p in projected]
+            streams = [p[cell.local_dim :] for p in projected]
+        else:
+            streams = [mlp(cell.summary_layers, x[b, t]) for t in range(length)]
+            if cell.mode != "SummaryMixing-lite":
+                locals_ = [mlp(cell.local_layers, x[b, t]) for t in range(length)]
         for t in range(length):
             seen = context(t, length)
-            mean = sum(streams[u] for u in seen) / max(len(seen), 1)
-            parts = [cell.summary_norm(mean)]
-            if cell.mode != "SummaryMixing-lite":
-                parts.insert(0, cell.local_norm(locals_[t]))
-            outputs[b, t] = cell.activation(cell.combiner(torch.cat(parts)))
+            weights = [
+                cell.decay_constant.item() ** abs(t - u) if cell.mode == "SummaryMixing-expdecay" else 1.0 for u in seen
+            ]
+            mean = sum(w * streams[u] for w, u in zip(weights, seen)) / max(sum(weights), 1e-30)
+            if cell.mode == "SummaryMixing-lite":
+                outputs[b, t] = mean
+                continue
+            concatenated = torch.cat([cell.local_norm(locals_[t]), cell.summary_norm(mean)])
+            if dropout is not None:
+                concatenated = dropout(concatenated)
+            outputs[b, t] = cell.activation(cell.combiner(concatenated))
     return outputs
 
 
@@ -114,8 +128,14 @@ def test_output_matches_frame_by_frame_reference(mode):
 @pytest.mark.parametrize("use_layernorm", [True, False])
 def test_fused_first_layers_match_reference_for_any_branch_shapes(local_hidden, summary_hidden, use_layernorm):
     # the first layers of f and s run as one matmul and are split after: widths and depths may differ
-    cell = make_cell(nhead=2, local_proj_hid_dim=local_hidden, local_proj_out_dim=4, summary_hid_dim=summary_hidden,
-                     summary_out_dim=12, use_layernorm=use_layernorm)
+    cell = make_cell(
+        nhead=2,
+        local_proj_hid_dim=local_hidden,
+        local_proj_out_dim=4,
+        summary_hid_dim=summary_hidden,
+        summary_out_dim=12,
+        use_layernorm=use_layernorm,
+    )
     lengths = [7, 5]
     x = torch.randn(2, 7, 8)
     pad = padding_mask(lengths, 7)
@@ -249,14 +269,68 @@ def test_summary_sum_is_accumulated_in_float32_under_autocast():
 
 
 @pytest.mark.parametrize("nhead", [1, 4])
-def test_initialisation_uses_each_heads_fan_in_and_zero_biases(nhead):
+def test_initialisation_is_the_published_cells(nhead):
+    """Block-diagonal layers: kaiming_uniform_(a=sqrt(5)) on the [nhead, in / nhead, out / nhead] weight and the
+    [nhead, out / nhead] bias, as whole tensors (the published layers'); dense layers: nn.Linear's, zero bias."""
     cell = SummaryMixing(256, nhead, [512], 256, [512], 256)
     for layer in list(cell.local_layers) + list(cell.summary_layers):
-        bound = 1 / math.sqrt(layer.weight.shape[1])
+        bound = 1 / math.sqrt(layer.weight.shape[1] * layer.weight.shape[2])
         assert layer.weight.abs().max() <= bound and layer.weight.abs().max() > 0.95 * bound
-        assert layer.weight.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.05)
-        assert not layer.bias.any()
+        bias_bound = 1 / math.sqrt(layer.bias.shape[1])
+        assert layer.bias.abs().max() <= bias_bound and layer.bias.abs().max() > 0.5 * bias_bound
     assert not cell.combiner.bias.any()
+    fast = SummaryMixing(256, nhead, mode="SummaryMixing-fast", local_proj_out_dim=256)
+    assert not fast.projection.bias.any() and not fast.combiner.bias.any()
+
+
+@pytest.mark.parametrize(
+    "mode,published",
+    [("SummaryMixing", 791_040), ("SummaryMixing-fast", 1_050_112), ("SummaryMixing-lite", 132_096),
+     ("SummaryMixing-expdecay", 791_040)],
+)  # fmt: skip
+def test_parameter_counts_are_the_published_cells(mode, published):
+    """d 512, 4 heads, hidden [512], out 512 (shared/notes 1e). The published -lite cell also registers two
+    LayerNorms that it never uses (2,048 parameters with use_layernorm): they are not built here."""
+    cell = SummaryMixing(512, 4, [512], 512, [512], 512, mode=mode)
+    assert sum(p.numel() for p in cell.parameters() if p.requires_grad) == published
+    fast_without_norm = SummaryMixing(512, 4, [512], 512, [512], 512, mode="SummaryMixing-fast", use_layernorm=False)
+    assert sum(p.numel() for p in fast_without_norm.parameters()) == 1_050_112
+
+
+@pytest.mark.parametrize("mode", ["SummaryMixing", "SummaryMixing-fast", "SummaryMixing-expdecay"])
+def test_training_dropout_is_the_published_cells(mode):
+    """Dropout on every frame's concatenation [f(x_t); mean], the summary's copies dropped independently: with
+    the same random numbers, the published computation gives the same output."""
+    cell = make_cell(mode, dropout=0.3).train()
+    x = torch.randn(2, 6, 8)
+    lengths = [6, 4]
+    pad = padding_mask(lengths, 6)
+    torch.manual_seed(5)
+    out, _ = cell(x, key_padding_mask=pad)
+    torch.manual_seed(5)
+    masks = torch.nn.functional.dropout(torch.ones(2 * 6, cell.local_dim + cell.summary_dim), 0.3).view(2, 6, -1)
+    frames = iter([(b, t) for b in range(2) for t in range(lengths[b])])
+
+    def dropout(concatenated):
+        b, t = next(frames)
+        return concatenated * masks[b, t]
+
+    expected = naive_output(cell, x, lengths, whole_utterance, dropout)
+    torch.testing.assert_close(out[~pad], expected[~pad], atol=ATOL, rtol=0)
+
+
+def test_expdecay_is_linear_time_and_exact_on_long_sequences():
+    """Two decayed scans (float64) give the published [T, T] weighting's sums, over 3000 frames and chunk windows."""
+    cell = make_cell("SummaryMixing-expdecay", decay_constant=0.995).double()
+    x = torch.randn(2, 3000, 8, dtype=torch.float64)
+    pad = padding_mask([3000, 2111], 3000)
+    for config in [None, DynChunkTrainConfig(16, 4), DynChunkTrainConfig(7, None)]:
+        fast, _ = cell(x, key_padding_mask=pad, dynchunktrain_config=config)
+        mask = None if config is None else make_transformer_src_mask(x, dynchunktrain_config=config)
+        reference, _ = cell(x, key_padding_mask=pad, attn_mask=mask) if mask is not None else (None, None)
+        if reference is None:
+            reference, _ = cell(x, key_padding_mask=pad, attn_mask=torch.zeros(3000, 3000, dtype=torch.bool))
+        torch.testing.assert_close(fast[~pad], reference[~pad], atol=1e-9, rtol=0)
 
 
 def test_dropout_only_in_training():
@@ -285,6 +359,7 @@ def test_docstring_examples_run():
         (lambda: SummaryMixing(8, mode="SummaryMixing-turbo"), "unknown SummaryMixing mode"),
         (lambda: SummaryMixing(10, nhead=4), "enc_dim=10 must be a positive multiple of nhead=4"),
         (lambda: SummaryMixing(8, 2, [8, 5], 8, [8], 8), r"local_proj_hid_dim\[1\]=5"),
+        (lambda: SummaryMixing(8, nhead=0), "nhead must be an int >= 1, got 0"),
     ],
 )
 def test_construction_errors(build, message):
@@ -305,6 +380,7 @@ def test_construction_errors(build, message):
         (dict(dynchunktrain_config=DynChunkTrainConfig(0, None)), "chunk_size must be an int >= 1"),
         (dict(dynchunktrain_config=DynChunkTrainConfig(2, -1)), "left_context_size must be None or an int >= 0"),
         (dict(dynchunktrain_config=object()), "chunk_size must be an int >= 1, got None"),
+        (dict(query=torch.randn(2, 5, 8, dtype=torch.float64)), "query is torch.float64 but the cell's parameters are"),
     ],
 )
 def test_forward_errors_name_the_argument_and_shapes(kwargs, message):
@@ -327,13 +403,21 @@ def test_streaming_errors():
         cell.forward_streaming(torch.randn(1, 3, 8), state)
     with pytest.raises(ValueError, match=r"chunk must be \[batch, time, enc_dim=8\]"):
         cell.forward_streaming(torch.randn(2, 3, 4), state)
+    with pytest.raises(ValueError, match="this streaming state was made by another SummaryMixing cell"):
+        make_cell().forward_streaming(torch.randn(2, 3, 8), state)
 
 
 def test_benchmark_flop_count_and_exponent_fit():
     from summarymixing.benchmarks.cell import cell_matmul_flops, fit_exponent
 
     cell = SummaryMixing(512, 4, [512], 512, [512], 512)
-    per_frame = 4 * 2 * 512 * 512 // 4 + 2 * 512 * 512
+    headwise = 4 * 2 * 512 * 512 // 4  # four head-wise layers, each 4 heads of 128 x 128
+    # training with dropout (as published): the combiner reads every frame's [f; summary] concatenation
+    per_frame = headwise + 2 * 1024 * 512
+    assert cell_matmul_flops(cell, 2, 100, 7) == 3 * 2 * 100 * per_frame
+    # without dropout the summary half of the combiner runs once per summary
+    cell.eval()
+    per_frame = headwise + 2 * 512 * 512
     assert cell_matmul_flops(cell, 2, 100, 7) == 3 * 2 * (100 * per_frame + 7 * 2 * 512 * 512)
     lengths = [100, 1000, 2000, 4000]
     assert fit_exponent(lengths, [5.0, 10.0, 20.0, 40.0]) == pytest.approx(1.0)
@@ -346,6 +430,7 @@ def test_benchmark_counts_every_activated_value():
 
     # f: 512 -> 512 -> 512, s: 512 -> 512 -> 512, combiner output 512, each followed by the activation
     assert sorted(activated_widths(SummaryMixing(512, 4, [512], 512, [512], 512))) == [512] * 5
-    # fast: one projection to local + summary; lite: the combiner runs once per summary, not per frame
-    assert activated_widths(SummaryMixing(64, 2, [], 32, [], 48, mode="SummaryMixing-fast")) == [32 + 48, 64]
-    assert sorted(activated_widths(SummaryMixing(64, 2, [16], 32, [16], 48, mode="SummaryMixing-lite"))) == [16, 48]
+    # fast: one dense projection to 2 x local_proj_out_dim, then the combiner; lite: no combiner
+    assert activated_widths(SummaryMixing(64, 2, [], 32, [], 48, mode="SummaryMixing-fast")) == [64, 64]
+    lite = SummaryMixing(64, 2, [16], 32, [16], 64, mode="SummaryMixing-lite")
+    assert sorted(activated_widths(lite)) == [16, 64]

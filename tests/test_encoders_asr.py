@@ -10,7 +10,7 @@ from speechbrain.nnet.linear import Linear
 from speechbrain.utils.checkpoints import Checkpointer, average_checkpoints
 from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
 
-from summarymixing import SummaryMixing, TransformerASR
+from summarymixing import TransformerASR
 
 SIZES = dict(tgt_vocab=9, input_size=6, d_model=16, nhead=2, num_encoder_layers=2, d_ffn=32, kernel_size=5)
 
@@ -39,7 +39,9 @@ def test_speechbrain_attention_gives_speechbrain_model(encoder_module, attention
                        theirs.decode(tgt, theirs.encode(src), torch.tensor([14, 10]))[0])  # fmt: skip
     if encoder_module == "conformer":
         config = DynChunkTrainConfig(4, 1)
-        assert torch.equal(ours.encode(src, dynchunktrain_config=config), theirs.encode(src, dynchunktrain_config=config))
+        assert torch.equal(
+            ours.encode(src, dynchunktrain_config=config), theirs.encode(src, dynchunktrain_config=config)
+        )
 
 
 @pytest.mark.parametrize("encoder_module", ["conformer", "branchformer", "transformer"])
@@ -125,15 +127,14 @@ def test_beam_searcher_decodes_with_the_summary_mixing_model():
     assert hypotheses == tokens[0, 1:].tolist()
 
 
-def test_speechbrain_initialisation_spares_the_cells():
+def test_speechbrain_initialisation_reaches_the_cells_as_published():
+    """SpeechBrain's xavier_normal_ covers every matrix of the model, the published SummaryMixing cells' too."""
     model = make_model()
-    cell_parameters = {id(p) for m in model.modules() if isinstance(m, SummaryMixing) for p in m.parameters()}
-    torch.manual_seed(0)
-    fresh = SummaryMixing(16, 2, [16], 16, [16], 16)
     cell = model.encoder.layers[0].mha_layer
-    for (name, kept), (_, reference) in zip(cell.named_parameters(), fresh.named_parameters()):
-        assert kept.abs().max() <= reference.abs().max() * 1.5 + 1e-6, name  # nn.Linear-like range, not xavier
-    assert any(p.dim() > 1 and id(p) not in cell_parameters for p in model.encoder.parameters())
+    fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(cell.local_layers[0].weight)
+    expected = (2.0 / (fan_in + fan_out)) ** 0.5
+    stds = [layer.weight.std().item() for layer in [*cell.local_layers, *cell.summary_layers]]
+    assert all(0.5 * expected < std < 2.0 * expected for std in stds), (stds, expected)
 
 
 def test_bad_configurations_fail_clearly():
@@ -145,3 +146,7 @@ def test_bad_configurations_fail_clearly():
         make_model(normalize_before=False)
     with pytest.raises(ValueError, match=r"TransformerASR \(branchformer\): unknown attention_type 'RoPEMHA'"):
         make_model(encoder_module="branchformer", attention_type="RoPEMHA")
+    for attention_type in ("SummaryMixing", "RelPosMHAXL"):
+        model = make_model(attention_type=attention_type)
+        with pytest.raises(ValueError, match=rf"src must be \[batch, time, {model.input_size}\] features"):
+            model.encode(torch.randn(1, 10, model.input_size + 1))

@@ -8,7 +8,7 @@ from speechbrain.nnet.activations import Swish
 from speechbrain.nnet.attention import PositionalwiseFeedForward, RelPosEncXL
 
 from summarymixing import ConformerEncoder, TransformerEncoder
-from summarymixing.feed_forward import ActivationRecomputingFeedForward
+from summarymixing.encoders.feed_forward import ActivationRecomputingFeedForward
 
 D_MODEL, D_FFN, FRAMES = 8, 32, 11
 

@@ -150,9 +150,22 @@ def test_speechbrain_streaming_asr_encodes_chunks_like_the_offline_model():
 def test_offline_encoders_refuse_to_stream_clearly():
     with pytest.raises(NotImplementedError, match="branchformer encoder is offline"):
         make_model(encoder_module="branchformer").make_streaming_context(DynChunkTrainConfig(4, None))
-    with pytest.raises(NotImplementedError, match="non-causal SummaryMixing only"):
+    with pytest.raises(NotImplementedError, match="Transformer encoder with regularMHA does not stream"):
         make_model("regularMHA", encoder_module="transformer").make_streaming_context(DynChunkTrainConfig(4, None))
     with pytest.raises(NotImplementedError, match="HyperMixing"):
         make_model("hypermixing").make_streaming_context(DynChunkTrainConfig(4, None))
     with pytest.raises(TypeError, match="make_streaming_context"):
         make_model().encode_streaming(torch.randn(1, 4, FEATURES), context=None)
+
+
+def test_chunks_must_have_the_size_the_context_was_made_for():
+    model = make_model()
+    context = model.make_streaming_context(DynChunkTrainConfig(4, None))
+    model.encode_streaming(torch.randn(1, 4, FEATURES), context)
+    with pytest.raises(ValueError, match="a chunk of 5 frames, but the context was made for chunks of 4 frames"):
+        model.encode_streaming(torch.randn(1, 5, FEATURES), context)
+    model.encode_streaming(torch.randn(1, 3, FEATURES), context)  # a stream's last chunk may be shorter
+    with pytest.raises(ValueError, match="a chunk came after a shorter one"):
+        model.encode_streaming(torch.randn(1, 4, FEATURES), context)
+    with pytest.raises(ValueError, match="make_streaming_context needs a DynChunkTrainConfig"):
+        model.make_streaming_context(None)

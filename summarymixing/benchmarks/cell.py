@@ -55,7 +55,7 @@ from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
-from summarymixing.cell import HeadwiseLinear, SummaryMixing, _headwise
+from summarymixing.cell import HeadwiseLinear, SummaryMixing
 
 FULL_LENGTHS = [100, 250, 500, 1000, 2000, 4000, 8000]
 QUICK_LENGTHS = [100, 300, 1000]
@@ -148,62 +148,91 @@ def peak_memory(step):
     return peak
 
 
+def combiner_runs_per_frame(cell):
+    """Whether the step runs the combiner on every frame's concatenation (training with dropout, as published)
+    rather than its summary half once per summary."""
+    return cell.local_dim > 0 and cell.training and cell.dropout.p > 0
+
+
 def cell_matmul_flops(cell, batch, time, groups):
     """Matmul FLOPs of one forward + backward of ``cell`` on [batch, time] frames with ``groups`` summaries
     per utterance (1 for the plain path, the number of chunks for the chunked path)."""
     per_frame = sum(
         2 * layer.weight[0].numel() * cell.nhead for layer in cell.modules() if isinstance(layer, HeadwiseLinear)
     )
-    per_frame += 2 * cell.local_dim * cell.enc_dim
-    per_group = 2 * cell.summary_dim * cell.enc_dim
+    if cell.mode == "SummaryMixing-fast":
+        per_frame += 2 * cell.projection.weight.numel()
+    per_group = 0
+    if combiner_runs_per_frame(cell):
+        per_frame += 2 * (cell.local_dim + cell.summary_dim) * cell.enc_dim
+    elif cell.local_dim:
+        per_frame += 2 * cell.local_dim * cell.enc_dim
+        per_group = 2 * cell.summary_dim * cell.enc_dim
     return 3 * batch * (time * per_frame + groups * per_group)
 
 
 def activated_widths(cell):
     """Widths of the per-frame outputs that go through the cell's activation, one per activation call: every
-    head-wise layer's output (all heads) and, unless in lite mode (where it runs once per summary), the
-    combiner's output."""
+    head-wise layer's output (all heads), the fast mode's projection and, unless in lite mode (no combiner),
+    the combiner's output."""
     layers = [layer for layer in cell.modules() if isinstance(layer, HeadwiseLinear)]
     widths = [layer.weight.shape[0] * layer.weight.shape[2] for layer in layers]
+    if cell.mode == "SummaryMixing-fast":
+        widths.append(cell.projection.out_features)
     return widths + ([cell.enc_dim] if cell.local_dim else [])
 
 
 def headwise_groups(cell):
-    """The cell's head-wise layers grouped as it runs them, one batched matmul per group (in SummaryMixing
-    mode the first layers of f and s read the same input and run together)."""
-    if cell.mode == "SummaryMixing":
-        first = [cell.local_layers[0], cell.summary_layers[0]]
-        return [first] + [[layer] for layer in [*cell.local_layers[1:], *cell.summary_layers[1:]]]
-    return [[layer] for layer in [*cell.local_layers, *cell.summary_layers]]
+    """The cell's head-wise layers grouped as it runs them, one batched matmul per group (with a local branch,
+    the first layers of f and s read the same input and run together)."""
+    if cell.mode == "SummaryMixing-fast":
+        return []
+    if cell.mode == "SummaryMixing-lite":
+        return [[layer] for layer in cell.summary_layers]
+    first = [cell.local_layers[0], cell.summary_layers[0]]
+    return [first] + [[layer] for layer in [*cell.local_layers[1:], *cell.summary_layers[1:]]]
+
+
+def batched_headwise(group, x):
+    """One batched matmul of head-wise layers reading the same head-major input, as the cell runs them."""
+    weight = torch.cat([layer.weight for layer in group], dim=2)
+    return torch.baddbmm(torch.cat([layer.bias for layer in group], dim=1)[:, None], x, weight)
 
 
 def floor_seconds(cell, batch, time, clock, repeats):
     """The time below which no implementation of ``cell``'s model on torch's kernels can go: forward +
     backward of its matmuls alone (the head-wise batched matmuls on head-major inputs with the cell's strides,
-    and the per-frame half of the combiner), plus its activation alone (e.g. exact GELU) on tensors of the
-    sizes it activates. Everything else the cell does (LayerNorm, sums, copies) is left out."""
+    the fast mode's projection, and the combiner's per-frame part), plus its activation alone (e.g. exact GELU)
+    on tensors of the sizes it activates. Everything else the cell does (LayerNorm, sums, copies) is left out."""
     frames = batch * time
     groups = headwise_groups(cell)
     inputs = [
-        torch.randn(frames, cell.nhead, group[0].weight.shape[1]).transpose(0, 1).requires_grad_()
-        for group in groups
+        torch.randn(frames, cell.nhead, group[0].weight.shape[1]).transpose(0, 1).requires_grad_() for group in groups
     ]
     widths = [sum(layer.weight.shape[2] for layer in group) for group in groups]
     headwise_grads = [torch.randn(cell.nhead, frames, width) for width in widths]
-    local = torch.randn(frames, cell.local_dim, requires_grad=True)
-    local_weight = cell.combiner.weight[:, : cell.local_dim].detach().requires_grad_()
-    local_grad = torch.randn(frames, cell.enc_dim)
+    dense = []  # (input, weight, output gradient) of the per-frame dense matmuls
+    if cell.mode == "SummaryMixing-fast":
+        dense.append((cell.enc_dim, cell.projection.weight))
+    if cell.local_dim:
+        width = cell.local_dim + (cell.summary_dim if combiner_runs_per_frame(cell) else 0)
+        dense.append((width, cell.combiner.weight[:, :width]))
+    dense = [
+        (torch.randn(frames, width, requires_grad=True), weight.detach().requires_grad_(), None)
+        for width, weight in dense
+    ]
+    dense = [(x, w, torch.randn(frames, w.shape[0])) for x, w, _ in dense]
     activated = [torch.randn(frames, width, requires_grad=True) for width in activated_widths(cell)]
     activated_grads = [torch.randn_like(value) for value in activated]
 
     def step():
         cell.zero_grad(set_to_none=True)
-        for tensor in [*inputs, local, local_weight, *activated]:
+        for tensor in [*inputs, *[t for x, w, _ in dense for t in (x, w)], *activated]:
             tensor.grad = None
         for group, x, grad in zip(groups, inputs, headwise_grads):
-            _headwise(group, x).backward(grad)
-        if cell.local_dim:
-            (local @ local_weight.t()).backward(local_grad)
+            batched_headwise(group, x).backward(grad)
+        for x, weight, grad in dense:
+            (x @ weight.t()).backward(grad)
         for value, grad in zip(activated, activated_grads):
             cell.activation(value).backward(grad)
 
@@ -225,9 +254,7 @@ def fit_exponent(lengths, times, min_length=1000):
 
 def make_mixers(d_model, nhead):
     """The compared mixers, each as a module and a function of x running one forward."""
-    cells = {
-        f"cell-{h}h": SummaryMixing(d_model, h, [d_model], d_model, [d_model], d_model) for h in (nhead, 1)
-    }
+    cells = {f"cell-{h}h": SummaryMixing(d_model, h, [d_model], d_model, [d_model], d_model) for h in (nhead, 1)}
     relpos = RelPosMHAXL(d_model, nhead)
     pos_enc = RelPosEncXL(d_model)
     sdpa = SDPAttention(d_model, nhead)
@@ -258,7 +285,7 @@ def measure(d_model, lengths, nhead, batch, repeats, clock, max_quadratic_bytes)
                 if estimate > max_quadratic_bytes:
                     continue
 
-            def step(module=module, forward=forward):
+            def step(module=module, forward=forward, x=x, grad=grad):
                 module.zero_grad(set_to_none=True)
                 x.grad = None
                 forward(x).backward(grad)
@@ -309,8 +336,10 @@ def print_tables(d_model, lengths, nhead, batch, mixers, results, floor_times, p
     headers = ["T", f"share-{nhead}h", "share-1h"] + [f"{c}/plain" for c in CHUNK_CONFIGS]
     headers += [f"RelPosMHAXL/{plain}", f"SDPA/{plain}", f"ceiling-{nhead}h", "ceiling-xRelPos"]
     widths = [6] + [max(len(h), 8) for h in headers[1:]]
-    print(f"\nd_model {d_model}: cell share of measured fp32 matmul throughput ({peak_flops / 1e9:.1f} GFLOP/s), "
-          "chunked/plain time, speed-up of the cell, and the ceilings left by its matmuls + activation alone")
+    print(
+        f"\nd_model {d_model}: cell share of measured fp32 matmul throughput ({peak_flops / 1e9:.1f} GFLOP/s), "
+        "chunked/plain time, speed-up of the cell, and the ceilings left by its matmuls + activation alone"
+    )
     print(row(headers, widths))
     summary = {"share": {}, "share1": {}, "chunk": {}, "relpos": {}, "sdpa": {}, "exponent": exponents[plain]}
     summary.update(ceiling={}, ceiling_relpos={})
@@ -318,23 +347,25 @@ def print_tables(d_model, lengths, nhead, batch, mixers, results, floor_times, p
         base = results[plain]["time"][i]
         one_head = results["cell-1h"]["time"][i]
         summary["share"][length] = cell_matmul_flops(cell, batch, length, 1) / base / peak_flops
-        summary["share1"][length] = (
-            cell_matmul_flops(mixers["cell-1h"][0], batch, length, 1) / one_head / peak_flops
-        )
+        summary["share1"][length] = cell_matmul_flops(mixers["cell-1h"][0], batch, length, 1) / one_head / peak_flops
         ratios = [results[f"{plain}-{c}"]["time"][i] / base for c in CHUNK_CONFIGS]
         summary["chunk"][length] = max(ratios)
-        speedups = [None if results[n]["time"][i] is None else results[n]["time"][i] / base for n in ("RelPosMHAXL", "SDPA")]
+        speedups = [
+            None if results[n]["time"][i] is None else results[n]["time"][i] / base for n in ("RelPosMHAXL", "SDPA")
+        ]
         summary["relpos"][length], summary["sdpa"][length] = speedups
         summary["ceiling"][length] = cell_matmul_flops(cell, batch, length, 1) / floor_times[i] / peak_flops
         relpos = results["RelPosMHAXL"]["time"][i]
         summary["ceiling_relpos"][length] = None if relpos is None else relpos / floor_times[i]
-        print(row(
-            [length, f"{summary['share'][length]:.1%}", f"{summary['share1'][length]:.1%}"]
-            + [f"{r:.2f}" for r in ratios]
-            + [speed(s) for s in speedups]
-            + [f"{summary['ceiling'][length]:.1%}", speed(summary["ceiling_relpos"][length])],
-            widths,
-        ))
+        print(
+            row(
+                [length, f"{summary['share'][length]:.1%}", f"{summary['share1'][length]:.1%}"]
+                + [f"{r:.2f}" for r in ratios]
+                + [speed(s) for s in speedups]
+                + [f"{summary['ceiling'][length]:.1%}", speed(summary["ceiling_relpos"][length])],
+                widths,
+            )
+        )
     return summary
 
 
@@ -342,15 +373,21 @@ def print_targets(summary, lengths):
     """Checks the d_model 512 numbers against the targets of the issue."""
     long = [t for t in lengths if t >= 1000]
     checks = [
-        ("min matmul share, 4 heads, T >= 1000", min(summary["share"][t] for t in long), 0.85, ">=",
-         min(summary["ceiling"][t] for t in long)),
+        (
+            "min matmul share, 4 heads, T >= 1000",
+            min(summary["share"][t] for t in long),
+            0.85,
+            ">=",
+            min(summary["ceiling"][t] for t in long),
+        ),
         ("min matmul share, 1 head, T >= 1000", min(summary["share1"][t] for t in long), 0.90, ">=", None),
         ("time exponent of the cell (T >= 1000)", summary["exponent"], 1.05, "<=", None),
         ("max chunked / plain time", max(summary["chunk"].values()), 1.1, "<=", None),
     ]
     if 4000 in lengths:
         for key, name, target, ceiling in (
-            ("relpos", "RelPosMHAXL", 30, summary["ceiling_relpos"][4000]), ("sdpa", "SDPA", 6.5, None)
+            ("relpos", "RelPosMHAXL", 30, summary["ceiling_relpos"][4000]),
+            ("sdpa", "SDPA", 6.5, None),
         ):
             if summary[key][4000] is not None:
                 checks.append((f"speed-up over {name} at T = 4000", summary[key][4000], target, ">=", ceiling))
@@ -394,8 +431,12 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
     parser.add_argument("--repeats", type=int, help="max timed repeats (default 7, quick 2)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--max-quadratic-gb", type=float, default=8.0,
-                        help="skip attention at lengths whose extrapolated peak memory exceeds this (default 8)")
+    parser.add_argument(
+        "--max-quadratic-gb",
+        type=float,
+        default=8.0,
+        help="skip attention at lengths whose extrapolated peak memory exceeds this (default 8)",
+    )
     parser.add_argument("--plot", help="write time/memory curves to this image (needs matplotlib)")
     args = parser.parse_args(argv)
     if args.plot and importlib.util.find_spec("matplotlib") is None:
@@ -406,8 +447,10 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     clock = time.process_time if args.threads == 1 else time.perf_counter
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), clock: {clock.__name__}, "
-          f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), clock: {clock.__name__}, "
+        f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+    )
     peak_flops = matmul_throughput(clock)
     print(f"measured fp32 matmul throughput: {peak_flops / 1e9:.1f} GFLOP/s (2048 x 2048, best of >= 5)")
     all_results, summaries = {}, {}

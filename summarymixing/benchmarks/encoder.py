@@ -14,7 +14,7 @@ recipes' CNN front end; no decoder), batch 1, one thread by default:
   runs forward but, unused, needs no backward: it counts as the mixer's). From it the tables derive the ceiling
   (RelPosMHAXL / no mixer: the speed-up or memory ratio of a mixer that cost nothing) and the mixers' own ratios
   (each model minus no mixer). Our encoders' feed-forward modules recompute their activation in the backward pass
-  (``summarymixing.feed_forward``); both models are also measured with SpeechBrain's own feed-forward modules
+  (``summarymixing.encoders.feed_forward``); both models are also measured with SpeechBrain's own feed-forward modules
   (``SB-FFN`` columns), the plain SpeechBrain layers. Time is the minimum over rounds in which every variant runs
   once (the CPU time of this process with one thread, see the cell benchmark); peak memory is the largest total of
   tensors alive during the step above what was alive before, from ``torch.profiler`` allocation events (the CPU
@@ -52,13 +52,12 @@ import statistics
 import time
 
 import torch
+from speechbrain.nnet.attention import PositionalwiseFeedForward
 from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
 
-from speechbrain.nnet.attention import PositionalwiseFeedForward
-
 from summarymixing.benchmarks.cell import fit_exponent, peak_memory
-from summarymixing.feed_forward import ActivationRecomputingFeedForward
-from summarymixing.transformer_asr import TransformerASR
+from summarymixing.encoders.feed_forward import ActivationRecomputingFeedForward
+from summarymixing.encoders.transformer_asr import TransformerASR
 
 FRAME_SECONDS = 0.04
 INPUT_SIZE = 640
@@ -174,7 +173,7 @@ def measure_training(size, mode, dropout, seconds, rounds, clock, max_bytes, bud
                 if memories[-1] is None or memories[-1] * growth ** (2 if name.startswith("RelPos") else 1) > max_bytes:
                     continue
 
-            def step(model=model, config=config):
+            def step(model=model, config=config, features=features):
                 model.zero_grad(set_to_none=True)
                 encoded = model.encode(features, dynchunktrain_config=config)
                 encoded.backward(torch.ones_like(encoded))
@@ -379,14 +378,23 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small model, 5-20 s, streaming to 1 min (< 1 min)")
     parser.add_argument("--sizes", nargs="+", choices=list(MODELS), help="models (default small large)")
     parser.add_argument("--seconds", type=float, nargs="+", help=f"utterance lengths (default {FULL_SECONDS})")
-    parser.add_argument("--rounds", type=int,
-                        help=f"max timed rounds per length (default {ROUNDS}, quick 1; 0: peak memory only)")
+    parser.add_argument(
+        "--rounds", type=int, help=f"max timed rounds per length (default {ROUNDS}, quick 1; 0: peak memory only)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--max-gb", type=float, default=6.0,
-                        help="skip a variant where its extrapolated peak memory exceeds this (default 6)")
+    parser.add_argument(
+        "--max-gb",
+        type=float,
+        default=6.0,
+        help="skip a variant where its extrapolated peak memory exceeds this (default 6)",
+    )
     parser.add_argument("--mode", default="SummaryMixing", help="SummaryMixing mode (default SummaryMixing)")
-    parser.add_argument("--dropout", type=float, default=0.0,
-                        help="dropout of every model (default 0.0 as SpeechBrain's conformer_small; its default 0.1)")
+    parser.add_argument(
+        "--dropout",
+        type=float,
+        default=0.0,
+        help="dropout of every model (default 0.0 as SpeechBrain's conformer_small; its default 0.1)",
+    )
     parser.add_argument("--d-ffn", type=int, help="feed-forward size of every model (default: the size's)")
     parser.add_argument("--mhsa-heads", type=int, help="RelPosMHAXL heads (default: the size's)")
     parser.add_argument("--no-streaming", action="store_true", help="skip the streaming table")
@@ -398,9 +406,11 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     clock = time.process_time if args.threads == 1 else time.perf_counter
-    print(f"SummaryMixing mode {args.mode}; torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
-          f"clock: {clock.__name__}, "
-          f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(
+        f"SummaryMixing mode {args.mode}; torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
+        f"clock: {clock.__name__}, "
+        f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+    )
     training, streaming = {}, {}
     for size in sizes:
         if args.d_ffn:

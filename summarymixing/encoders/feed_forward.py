@@ -16,7 +16,6 @@ Authors
 
 import torch
 import torch.nn.functional as F
-from speechbrain.nnet.activations import Swish
 from speechbrain.nnet.attention import PositionalwiseFeedForward
 
 
@@ -45,6 +44,7 @@ class ActivationRecomputingFeedForward(PositionalwiseFeedForward):
 
     Example
     -------
+    >>> from speechbrain.nnet.activations import Swish
     >>> ffn = ActivationRecomputingFeedForward(32, input_size=8, activation=Swish)
     >>> reference = PositionalwiseFeedForward(32, input_size=8, activation=Swish)
     >>> _ = reference.load_state_dict(ffn.state_dict())

@@ -18,12 +18,12 @@ from speechbrain.lobes.models.transformer import TransformerASR as speechbrain_a
 from speechbrain.lobes.models.transformer.Transformer import PositionalEncoding, get_lookahead_mask
 from speechbrain.nnet.activations import Swish
 
-from summarymixing.branchformer import SPEECHBRAIN_BRANCHFORMER_ATTENTIONS, BranchformerEncoder
-from summarymixing.cell import SummaryMixing
-from summarymixing.conformer import SPEECHBRAIN_CONFORMER_ATTENTIONS, ConformerEncoder
-from summarymixing.mixer import SUMMARY_MIXING, check_mixer
-from summarymixing.positional import StreamingPositionalEncoding
-from summarymixing.transformer import SPEECHBRAIN_TRANSFORMER_ATTENTIONS, TransformerEncoder
+from summarymixing.encoders.branchformer import SPEECHBRAIN_BRANCHFORMER_ATTENTIONS, BranchformerEncoder
+from summarymixing.encoders.conformer import SPEECHBRAIN_CONFORMER_ATTENTIONS, ConformerEncoder
+from summarymixing.encoders.mixing import SUMMARY_MIXING, check_mixer
+from summarymixing.encoders.padding import check_relative_lengths
+from summarymixing.encoders.positional import StreamingPositionalEncoding
+from summarymixing.encoders.transformer import SPEECHBRAIN_TRANSFORMER_ATTENTIONS, TransformerEncoder
 
 SPEECHBRAIN_ATTENTIONS = {
     "conformer": SPEECHBRAIN_CONFORMER_ATTENTIONS,
@@ -38,6 +38,9 @@ class TransformerASRStreamingContext(speechbrain_asr.TransformerASRStreamingCont
 
     frame_offset: int = 0
     """Number of encoder frames already streamed."""
+
+    ended: bool = False
+    """Whether a chunk shorter than the chunk size (a stream's last) was streamed."""
 
 
 class TransformerASR(speechbrain_asr.TransformerASR):
@@ -100,7 +103,7 @@ class TransformerASR(speechbrain_asr.TransformerASR):
     layerdrop_prob : float
         Probability of skipping each encoder layer during training.
     **summary_mixing_options
-        The cell's options (see ``summarymixing.mixer.SUMMARY_MIXING_OPTIONS``); unused by SpeechBrain types.
+        The cell's options (see ``summarymixing.encoders.mixing.SUMMARY_MIXING_OPTIONS``); unused by SpeechBrain types.
 
     Example
     -------
@@ -148,13 +151,15 @@ class TransformerASR(speechbrain_asr.TransformerASR):
     ):
         if encoder_module not in SPEECHBRAIN_ATTENTIONS:
             raise ValueError(
-                f"TransformerASR: unknown encoder_module {encoder_module!r}; expected one of {tuple(SPEECHBRAIN_ATTENTIONS)}"
+                f"TransformerASR: unknown encoder_module {encoder_module!r}; "
+                f"expected one of {tuple(SPEECHBRAIN_ATTENTIONS)}"
             )
         owner = f"TransformerASR ({encoder_module})"
         check_mixer(attention_type, SPEECHBRAIN_ATTENTIONS[encoder_module], owner, summary_mixing_options)
         if positional_encoding not in ("fixed_abs_sine", None):
             raise ValueError(
-                f"TransformerASR: unknown positional_encoding {positional_encoding!r}; expected 'fixed_abs_sine' or None"
+                f"TransformerASR: unknown positional_encoding {positional_encoding!r}; "
+                "expected 'fixed_abs_sine' or None"
             )
         if encoder_module == "conformer" and not normalize_before:
             raise ValueError("TransformerASR: normalize_before must be True for the Conformer (as in SpeechBrain)")
@@ -169,6 +174,7 @@ class TransformerASR(speechbrain_asr.TransformerASR):
         )  # fmt: skip
         self.attention_type = attention_type
         self.encoder_module = encoder_module
+        self.input_size = input_size
         if self.causal and encoder_module == "branchformer" and attention_type == SUMMARY_MIXING:
             raise ValueError("TransformerASR: a SummaryMixing Branchformer cannot be causal (its convolution is not)")
         if positional_encoding == "fixed_abs_sine" and attention_type != "RelPosMHAXL":
@@ -181,7 +187,11 @@ class TransformerASR(speechbrain_asr.TransformerASR):
                 kernel_size, bias, conformer_activation, branchformer_activation, self.causal, csgu_linear_units,
                 gate_activation, use_linear_after_conv, summary_mixing_options,
             )  # fmt: skip
-            xavier_init(self.encoder)
+            # SpeechBrain's initialisation, applied to the encoder built here as SpeechBrain applies it to every
+            # matrix of the model (the cells' too, as in the published SummaryMixing models)
+            for parameter in self.encoder.parameters():
+                if parameter.dim() > 1:
+                    torch.nn.init.xavier_normal_(parameter)
             # SpeechBrain's parameter order (encoder first), so that optimiser checkpoints map across.
             for name in ("decoder", "custom_src_module", "custom_tgt_module"):
                 if name in self._modules:
@@ -205,7 +215,12 @@ class TransformerASR(speechbrain_asr.TransformerASR):
         )
         if encoder_module == "conformer":
             return ConformerEncoder(
-                d_ffn=d_ffn, kernel_size=kernel_size, activation=conformer_activation, bias=bias, causal=causal, **common
+                d_ffn=d_ffn,
+                kernel_size=kernel_size,
+                activation=conformer_activation,
+                bias=bias,
+                causal=causal,
+                **common,
             )
         if encoder_module == "branchformer":
             return BranchformerEncoder(
@@ -225,10 +240,6 @@ class TransformerASR(speechbrain_asr.TransformerASR):
             vdim=self.encoder_vdim,
             **common,
         )
-
-    def _init_params(self):
-        """SpeechBrain's ``xavier_normal_`` initialisation, sparing the SummaryMixing cells' own initialisation."""
-        xavier_init(self)
 
     def forward(self, src, tgt, wav_len=None, pad_idx=0):
         """Encodes ``src`` and, if ``tgt`` is given, decodes it, as SpeechBrain's ``TransformerASR.forward``.
@@ -253,6 +264,7 @@ class TransformerASR(speechbrain_asr.TransformerASR):
         decoder_out : torch.Tensor
             Decoder output.
         """
+        self._check_features(src, "src", wav_len)
         if self.attention_type != SUMMARY_MIXING:
             return super().forward(src, tgt, wav_len, pad_idx)
         outputs, src_key_padding_mask = self._run_encoder(src, wav_len, None)
@@ -311,6 +323,7 @@ class TransformerASR(speechbrain_asr.TransformerASR):
         hidden_states : list of torch.Tensor
             Only with ``output_hidden_states``: ``[encoder input] + [each layer's output]``.
         """
+        self._check_features(src, "src", wav_len)
         if self.attention_type != SUMMARY_MIXING:
             return super().encode(src, wav_len, pad_idx, dynchunktrain_config)
         outputs, _ = self._run_encoder(src, wav_len, dynchunktrain_config)
@@ -341,6 +354,19 @@ class TransformerASR(speechbrain_asr.TransformerASR):
                 f"encode_streaming needs the context from summarymixing.TransformerASR.make_streaming_context, "
                 f"got {type(context).__name__}"
             )
+        self._check_features(src, "chunk")
+        chunk_size = context.dynchunktrain_config.chunk_size
+        if context.ended:
+            raise ValueError(
+                "encode_streaming: a chunk came after a shorter one; only a stream's last chunk may be shorter "
+                f"than the {chunk_size} frames the context was made for (make a new context for a new stream)"
+            )
+        if not 0 < src.shape[1] <= chunk_size:
+            raise ValueError(
+                f"encode_streaming: a chunk of {src.shape[1]} frames, but the context was made for chunks of "
+                f"{chunk_size} frames (only the last chunk of a stream may be shorter)"
+            )
+        context.ended = src.shape[1] < chunk_size
         if src.dim() == 4:
             src = src.flatten(start_dim=2)
         src = self.custom_src_module(src)
@@ -369,6 +395,11 @@ class TransformerASR(speechbrain_asr.TransformerASR):
         -------
         TransformerASRStreamingContext
         """
+        if not isinstance(getattr(dynchunktrain_config, "chunk_size", None), int):
+            raise ValueError(
+                "make_streaming_context needs a DynChunkTrainConfig (chunk size in frames, left context in chunks), "
+                f"got {dynchunktrain_config!r}"
+            )
         if self.encoder_module == "branchformer":
             raise NotImplementedError("the branchformer encoder is offline only; stream with conformer or transformer")
         if self.attention_type == "hypermixing":
@@ -377,6 +408,18 @@ class TransformerASR(speechbrain_asr.TransformerASR):
             dynchunktrain_config=dynchunktrain_config,
             encoder_context=self.encoder.make_streaming_context(dynchunktrain_config, **(encoder_kwargs or {})),
         )
+
+    def _check_features(self, src, name, wav_len=None):
+        """Raises a clear error for features of the wrong width (before the encoder's first linear layer would)
+        and for lengths that are not relative (SpeechBrain would take frame counts > 1 as unpadded)."""
+        width = src.shape[2] * src.shape[3] if src.dim() == 4 else src.shape[-1]
+        if src.dim() not in (3, 4) or width != self.input_size:
+            raise ValueError(
+                f"TransformerASR: {name} must be [batch, time, {self.input_size}] features (input_size; 4-D front-end "
+                f"outputs are flattened), got shape {tuple(src.shape)}"
+            )
+        if wav_len is not None:
+            check_relative_lengths(wav_len, src.shape[0], "wav_len")
 
     def _adds_absolute_positions(self):
         """Whether the encoder input gets the absolute sine encoding (SpeechBrain: only for regularMHA)."""
@@ -410,24 +453,3 @@ class TransformerASR(speechbrain_asr.TransformerASR):
             tgt_key_padding_mask=tgt_key_padding_mask,
             memory_key_padding_mask=memory_key_padding_mask,
         )
-
-
-def xavier_init(module):
-    """SpeechBrain's ``TransformerASR`` initialisation (``xavier_normal_`` on every parameter with more than one
-    dimension) on ``module``, except inside SummaryMixing cells, which keep their per-head ``nn.Linear``-like
-    initialisation (``xavier_normal_`` would mis-scale a per-head weight stack).
-
-    Arguments
-    ---------
-    module : torch.nn.Module
-        Module to initialise in place.
-
-    Example
-    -------
-    >>> linear = torch.nn.Linear(4, 4)
-    >>> xavier_init(linear)
-    """
-    kept = {id(p) for m in module.modules() if isinstance(m, SummaryMixing) for p in m.parameters()}
-    for parameter in module.parameters():
-        if parameter.dim() > 1 and id(parameter) not in kept:
-            torch.nn.init.xavier_normal_(parameter)

@@ -1,7 +1,9 @@
 """SpeechBrain's plain Transformer encoder with SummaryMixing in place of self-attention.
 
-With SummaryMixing it also takes dynamic chunk training (the cell's chunked summary) and streams, which
-SpeechBrain's Transformer encoder does not; SpeechBrain attention types keep SpeechBrain's behaviour.
+:class:`TransformerEncoderLayer` is SpeechBrain's Transformer layer with the cell in its attention slot; with it,
+the encoder also takes dynamic chunk training (the cell's chunked summary) and streams, which SpeechBrain's
+Transformer encoder does not. :class:`TransformerEncoder` builds these layers, or SpeechBrain's own for any
+SpeechBrain attention type (the MHSA baselines, bit for bit SpeechBrain's).
 
 Authors
 * SummaryMixing contributors 2026
@@ -9,10 +11,10 @@ Authors
 
 import torch
 from speechbrain.lobes.models.transformer import Transformer
-from speechbrain.lobes.models.transformer.Conformer import ConformerEncoderStreamingContext
+from speechbrain.lobes.models.transformer.Conformer import ConformerEncoder, ConformerEncoderStreamingContext
 
-from summarymixing.feed_forward import recompute_activation_in_backward
-from summarymixing.mixer import (
+from summarymixing.encoders.feed_forward import recompute_activation_in_backward
+from summarymixing.encoders.mixing import (
     SUMMARY_MIXING,
     SummaryMixingLayerStreamingContext,
     build_summary_mixing,
@@ -24,39 +26,35 @@ SPEECHBRAIN_TRANSFORMER_ATTENTIONS = ("regularMHA", "RelPosMHAXL", "hypermixing"
 
 
 class TransformerEncoderLayer(Transformer.TransformerEncoderLayer):
-    """SpeechBrain's Transformer layer whose ``self_att`` is the SummaryMixing cell (or a SpeechBrain attention).
+    """SpeechBrain's Transformer layer whose ``self_att`` is the SummaryMixing cell (parameter names unchanged).
 
-    Whatever the mixer, a regular feed-forward network recomputes its activation in the backward pass
-    (SpeechBrain's parameters and outputs, less memory in training; see ``summarymixing.feed_forward``).
+    A regular feed-forward network recomputes its activation in the backward pass (SpeechBrain's parameters and
+    outputs, less memory in training; see ``summarymixing.encoders.feed_forward``).
 
     Arguments
     ---------
     d_ffn : int
         Hidden size of the feed-forward network.
     nhead : int
-        Number of heads of the mixer.
+        Number of heads of the cell.
     d_model : int
         The expected size of the input embedding.
-    kdim : int, optional
-        Dimension of the key (regularMHA only).
-    vdim : int, optional
-        Dimension of the value (regularMHA only).
+    kdim, vdim : int, optional
+        Unused (SpeechBrain's signature).
     dropout : float
-        Dropout for the layer and its mixer.
+        Dropout for the layer and its cell.
     activation : torch.nn.Module
-        Activation of the feed-forward network.
+        Activation of the feed-forward network and (unless ``mixing_activation``) of the cell.
     normalize_before : bool
         Pre-LayerNorm (True) or post-LayerNorm (False) residual blocks.
-    attention_type : str
-        ``"SummaryMixing"``, or a SpeechBrain type: regularMHA, RelPosMHAXL, hypermixing, RoPEMHA.
     ffn_type : str
         ``"regularFFN"`` or ``"1dcnn"``.
     ffn_cnn_kernel_size_list : list of int
         Kernel sizes of the two convolutions of a ``"1dcnn"`` feed-forward network.
     causal : bool
-        With SummaryMixing, a causal (running-mean) summary.
+        A causal (running-mean) summary.
     **summary_mixing_options
-        The cell's options (see ``summarymixing.mixer.SUMMARY_MIXING_OPTIONS``); unused by SpeechBrain types.
+        The cell's options (see ``summarymixing.encoders.mixing.SUMMARY_MIXING_OPTIONS``).
 
     Example
     -------
@@ -69,60 +67,45 @@ class TransformerEncoderLayer(Transformer.TransformerEncoderLayer):
     """
 
     def __init__(
-        self,
-        d_ffn,
-        nhead,
-        d_model,
-        kdim=None,
-        vdim=None,
-        dropout=0.0,
-        activation=torch.nn.ReLU,
-        normalize_before=False,
-        attention_type=SUMMARY_MIXING,
-        ffn_type="regularFFN",
-        ffn_cnn_kernel_size_list=(3, 3),
-        causal=False,
+        self, d_ffn, nhead, d_model, kdim=None, vdim=None, dropout=0.0, activation=torch.nn.ReLU,
+        normalize_before=False, ffn_type="regularFFN", ffn_cnn_kernel_size_list=(3, 3), causal=False,
         **summary_mixing_options,
-    ):
-        check_mixer(attention_type, SPEECHBRAIN_TRANSFORMER_ATTENTIONS, type(self).__name__, summary_mixing_options)
-        # For "SummaryMixing", SpeechBrain's constructor builds every module but the attention.
+    ):  # fmt: skip
+        check_mixer(SUMMARY_MIXING, (), type(self).__name__, summary_mixing_options)
+        # SpeechBrain's constructor builds every module but the attention for a name it does not know.
         super().__init__(
-            d_ffn, nhead, d_model, kdim, vdim, dropout, activation, normalize_before, attention_type, ffn_type,
+            d_ffn, nhead, d_model, kdim, vdim, dropout, activation, normalize_before, SUMMARY_MIXING, ffn_type,
             list(ffn_cnn_kernel_size_list), causal,
         )  # fmt: skip
-        self.attention_type = attention_type
         self.causal = causal
-        if attention_type == SUMMARY_MIXING:
-            self.self_att = build_summary_mixing(d_model, nhead, dropout, summary_mixing_options)
+        self.self_att = build_summary_mixing(d_model, nhead, dropout, activation, summary_mixing_options)
         recompute_activation_in_backward(self.pos_ffn)
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, pos_embs=None, dynchunktrain_config=None):
-        """Applies the layer; SpeechBrain attention types run SpeechBrain's code.
+        """SpeechBrain's Transformer block (pre- or post-LayerNorm) around the cell.
 
         Arguments
         ---------
         src : torch.Tensor
             Input of shape (batch, time, d_model).
         src_mask : torch.Tensor, optional
-            [time, time] attention mask (True or -inf = blocked); SummaryMixing needs none for chunks or causality.
+            [time, time] context mask (True or -inf = blocked); chunks and causality never need one.
         src_key_padding_mask : torch.Tensor, optional
             (batch, time) bool, True = padding.
         pos_embs : torch.Tensor, optional
-            Positional embeddings for RelPosMHAXL.
+            Unused (SummaryMixing needs no positions).
         dynchunktrain_config : DynChunkTrainConfig, optional
-            SummaryMixing only: chunked summary (linear time).
+            Chunked summary (linear time).
 
         Returns
         -------
         output : torch.Tensor
             Output of shape (batch, time, d_model).
-        attention : torch.Tensor or None
-            SpeechBrain's attention weights; None for SummaryMixing.
+        None
+            No attention weights.
         """
-        if self.attention_type != SUMMARY_MIXING:
-            return super().forward(src, src_mask, src_key_padding_mask, pos_embs)
         chunk_config = mixer_chunk_config(self.causal, dynchunktrain_config)
-        return self._summary_mixing_block(
+        return self._block(
             src,
             lambda h: self.self_att(
                 h, attn_mask=src_mask, key_padding_mask=src_key_padding_mask, dynchunktrain_config=chunk_config
@@ -130,7 +113,7 @@ class TransformerEncoderLayer(Transformer.TransformerEncoderLayer):
         )
 
     def forward_streaming(self, src, context, pos_embs=None):
-        """Processes one chunk of a stream (SummaryMixing only), updating ``context``.
+        """Processes one chunk of a stream, updating ``context``.
 
         Arguments
         ---------
@@ -145,13 +128,13 @@ class TransformerEncoderLayer(Transformer.TransformerEncoderLayer):
         -------
         output : torch.Tensor
             This chunk's output.
-        attention : None
+        None
             No attention weights.
         """
-        return self._summary_mixing_block(src, lambda h: self.self_att.forward_streaming(h, context.mixer_state))
+        return self._block(src, lambda h: self.self_att.forward_streaming(h, context.mixer_state))
 
     def make_streaming_context(self, dynchunktrain_config):
-        """A blank streaming context for this layer (SummaryMixing, not causal).
+        """A blank streaming context for this layer (not causal).
 
         Arguments
         ---------
@@ -162,16 +145,16 @@ class TransformerEncoderLayer(Transformer.TransformerEncoderLayer):
         -------
         SummaryMixingLayerStreamingContext
         """
-        if self.attention_type != SUMMARY_MIXING or self.causal:
+        if self.causal:
             raise NotImplementedError(
-                "the Transformer encoder streams with non-causal SummaryMixing only "
-                f"(attention_type={self.attention_type!r}, causal={self.causal})"
+                "a causal SummaryMixing Transformer has no chunked streaming; train with "
+                "causal=False and dynamic chunk training to stream"
             )
         return SummaryMixingLayerStreamingContext(
             mixer_state=self.self_att.make_streaming_state(dynchunktrain_config.left_context_size)
         )
 
-    def _summary_mixing_block(self, src, mix):
+    def _block(self, src, mix):
         """SpeechBrain's Transformer layer (pre- or post-LayerNorm residual blocks) around a mixer function."""
         mixed = mix(self.norm1(src) if self.normalize_before else src)
         src = src + self.dropout1(mixed)
@@ -184,11 +167,13 @@ class TransformerEncoderLayer(Transformer.TransformerEncoderLayer):
 
 
 class TransformerEncoder(Transformer.TransformerEncoder):
-    """SpeechBrain's Transformer encoder built from :class:`TransformerEncoderLayer`: SummaryMixing by default.
+    """SpeechBrain's Transformer encoder of :class:`TransformerEncoderLayer` (SummaryMixing, the default), or of
+    SpeechBrain's own layers for a SpeechBrain attention type: one key gives a model or its MHSA twin.
 
-    With SummaryMixing it takes dynamic chunk training and streams (SpeechBrain's Transformer encoder does neither).
-    With ``output_hidden_states`` the third output is ``[input] + [output of each layer that ran]`` (``num_layers
-    + 1`` tensors at evaluation; the last one is before the final LayerNorm), as in SpeechBrain.
+    With SummaryMixing it takes dynamic chunk training and streams (SpeechBrain's Transformer encoder does
+    neither), through SpeechBrain's Conformer encoder loops, which pass the chunk configuration to each layer;
+    otherwise the loop is SpeechBrain's Transformer one. With ``output_hidden_states`` the third output is
+    ``[input] + [output of each layer that ran]`` (the last one before the final LayerNorm), as in SpeechBrain.
 
     Arguments
     ---------
@@ -202,18 +187,16 @@ class TransformerEncoder(Transformer.TransformerEncoder):
         Unused, as in SpeechBrain.
     d_model : int
         Embedding dimension size.
-    kdim : int, optional
-        Dimension of the key (regularMHA only).
-    vdim : int, optional
-        Dimension of the value (regularMHA only).
+    kdim, vdim : int, optional
+        Dimension of the keys and values (regularMHA only).
     dropout : float
         Dropout.
     activation : torch.nn.Module
-        Activation of the feed-forward networks.
+        Activation of the feed-forward networks (and of the cell).
     normalize_before : bool
         Pre-LayerNorm (True) or post-LayerNorm (False) residual blocks.
     causal : bool
-        With SummaryMixing, a causal (running-mean) summary.
+        Causal mixing.
     layerdrop_prob : float
         Probability of skipping each layer during training.
     attention_type : str
@@ -225,7 +208,7 @@ class TransformerEncoder(Transformer.TransformerEncoder):
     output_hidden_states : bool
         Whether to also return the hidden states.
     **summary_mixing_options
-        The cell's options (see ``summarymixing.mixer.SUMMARY_MIXING_OPTIONS``); unused by SpeechBrain types.
+        The cell's options (see ``summarymixing.encoders.mixing.SUMMARY_MIXING_OPTIONS``); unused by SpeechBrain types.
 
     Example
     -------
@@ -241,41 +224,35 @@ class TransformerEncoder(Transformer.TransformerEncoder):
     """
 
     def __init__(
-        self,
-        num_layers,
-        nhead,
-        d_ffn,
-        input_shape=None,
-        d_model=None,
-        kdim=None,
-        vdim=None,
-        dropout=0.0,
-        activation=torch.nn.ReLU,
-        normalize_before=False,
-        causal=False,
-        layerdrop_prob=0.0,
-        attention_type=SUMMARY_MIXING,
-        ffn_type="regularFFN",
-        ffn_cnn_kernel_size_list=(3, 3),
-        output_hidden_states=False,
-        **summary_mixing_options,
-    ):
+        self, num_layers, nhead, d_ffn, input_shape=None, d_model=None, kdim=None, vdim=None, dropout=0.0,
+        activation=torch.nn.ReLU, normalize_before=False, causal=False, layerdrop_prob=0.0,
+        attention_type=SUMMARY_MIXING, ffn_type="regularFFN", ffn_cnn_kernel_size_list=(3, 3),
+        output_hidden_states=False, **summary_mixing_options,
+    ):  # fmt: skip
         check_mixer(attention_type, SPEECHBRAIN_TRANSFORMER_ATTENTIONS, type(self).__name__, summary_mixing_options)
         super().__init__(
             0, nhead, d_ffn, input_shape, d_model, kdim, vdim, dropout, activation, normalize_before, causal,
             layerdrop_prob, attention_type, ffn_type, list(ffn_cnn_kernel_size_list), output_hidden_states,
         )  # fmt: skip
-        self.attention_type = attention_type
-        self.layers = torch.nn.ModuleList(
-            TransformerEncoderLayer(
-                d_ffn, nhead, d_model, kdim, vdim, dropout, activation, normalize_before, attention_type,
-                ffn_type, ffn_cnn_kernel_size_list, causal, **summary_mixing_options,
-            )  # fmt: skip
-            for _ in range(num_layers)
-        )
+        self.attention_type = attention_type  # read by SpeechBrain's Conformer loop, which SummaryMixing uses
+        layers = []
+        for _ in range(num_layers):
+            if attention_type == SUMMARY_MIXING:
+                layer = TransformerEncoderLayer(
+                    d_ffn, nhead, d_model, kdim, vdim, dropout, activation, normalize_before, ffn_type,
+                    ffn_cnn_kernel_size_list, causal, **summary_mixing_options,
+                )  # fmt: skip
+            else:
+                layer = Transformer.TransformerEncoderLayer(
+                    d_ffn, nhead, d_model, kdim, vdim, dropout, activation, normalize_before, attention_type,
+                    ffn_type, list(ffn_cnn_kernel_size_list), causal,
+                )  # fmt: skip
+                recompute_activation_in_backward(layer.pos_ffn)
+            layers.append(layer)
+        self.layers = torch.nn.ModuleList(layers)
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, pos_embs=None, dynchunktrain_config=None):
-        """SpeechBrain's encoder pass; with SummaryMixing, ``dynchunktrain_config`` reaches every layer.
+        """SpeechBrain's encoder pass; with a chunk configuration, SpeechBrain's Conformer loop (SummaryMixing only).
 
         Arguments
         ---------
@@ -288,7 +265,7 @@ class TransformerEncoder(Transformer.TransformerEncoder):
         pos_embs : torch.Tensor, optional
             Positional embeddings for RelPosMHAXL.
         dynchunktrain_config : DynChunkTrainConfig, optional
-            Dynamic chunk training (SummaryMixing only, as SpeechBrain's Transformer encoder refuses it).
+            Dynamic chunk training (SummaryMixing only, as SpeechBrain's Transformer attention refuses it).
 
         Returns
         -------
@@ -299,24 +276,17 @@ class TransformerEncoder(Transformer.TransformerEncoder):
         hidden_state_lst : list of torch.Tensor
             Only with ``output_hidden_states``: the input, then each layer's output.
         """
-        if dynchunktrain_config is None or self.attention_type != SUMMARY_MIXING:
-            return super().forward(src, src_mask, src_key_padding_mask, pos_embs, dynchunktrain_config)
-        keep = [True] * len(self.layers)
-        if self.training and self.layerdrop_prob > 0.0:
-            keep = torch.rand(len(self.layers)) > self.layerdrop_prob
-        output, attention_lst, hidden_state_lst = src, [], [src]
-        for layer, kept in zip(self.layers, keep):
-            if kept:
-                output, attention = layer(output, src_mask, src_key_padding_mask, pos_embs, dynchunktrain_config)
-                attention_lst.append(attention)
-                hidden_state_lst.append(output)
-        output = self.norm(output)
-        if self.output_hidden_states:
-            return output, attention_lst, hidden_state_lst
-        return output, attention_lst
+        if dynchunktrain_config is None:
+            return super().forward(src, src_mask, src_key_padding_mask, pos_embs)
+        if self.attention_type != SUMMARY_MIXING:
+            raise ValueError(
+                f"SpeechBrain's Transformer encoder with {self.attention_type} takes no dynamic chunk "
+                "training (SummaryMixing does)"
+            )
+        return ConformerEncoder.forward(self, src, src_mask, src_key_padding_mask, pos_embs, dynchunktrain_config)
 
     def forward_streaming(self, src, context, pos_embs=None):
-        """Processes one chunk of a stream, updating ``context`` (SummaryMixing only).
+        """Processes one chunk of a stream, updating ``context`` (SpeechBrain's Conformer streaming loop).
 
         Arguments
         ---------
@@ -334,14 +304,10 @@ class TransformerEncoder(Transformer.TransformerEncoder):
         attention_lst : list
             None per layer.
         """
-        attention_lst = []
-        for layer, layer_context in zip(self.layers, context.layers):
-            src, attention = layer.forward_streaming(src, layer_context)
-            attention_lst.append(attention)
-        return self.norm(src), attention_lst
+        return ConformerEncoder.forward_streaming(self, src, context, pos_embs)
 
     def make_streaming_context(self, dynchunktrain_config):
-        """A blank streaming context for the encoder (SpeechBrain's encoder context class).
+        """A blank streaming context for the encoder (SpeechBrain's encoder context class; SummaryMixing only).
 
         Arguments
         ---------
@@ -353,6 +319,8 @@ class TransformerEncoder(Transformer.TransformerEncoder):
         ConformerEncoderStreamingContext
             One context per layer.
         """
+        if self.attention_type != SUMMARY_MIXING:
+            raise NotImplementedError(f"SpeechBrain's Transformer encoder with {self.attention_type} does not stream")
         return ConformerEncoderStreamingContext(
             dynchunktrain_config=dynchunktrain_config,
             layers=[layer.make_streaming_context(dynchunktrain_config) for layer in self.layers],

@@ -1,16 +1,15 @@
-"""The token mixer of an encoder layer: the SummaryMixing cell, or one of SpeechBrain's attentions.
+"""What the encoders share about their token mixer: the attention names, the cell's options and how a layer
+builds its cell, the streaming context of a SummaryMixing layer, and its chunk configuration.
 
-SpeechBrain's encoder layers pick their attention from a fixed list of names and build nothing for a name they do
-not know. Our layers hand SpeechBrain's names through unchanged (SpeechBrain builds the baseline exactly as it
-would), and for ``"SummaryMixing"`` SpeechBrain builds no attention at all and the layer puts the cell in the same
-attribute (``mha_layer`` or ``self_att``), so parameter names stay SpeechBrain's.
+Each encoder builds SummaryMixing layers (this package's classes) for ``attention_type="SummaryMixing"`` and
+SpeechBrain's own layers, unchanged, for SpeechBrain's attention names: one YAML key gives a model or its MHSA twin.
 
 Authors
 * SummaryMixing contributors 2026
 """
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
@@ -28,9 +27,10 @@ SUMMARY_MIXING_OPTIONS = (
     "mixing_activation",
     "mode",
     "use_layernorm",
+    "decay_constant",
 )
 """Keyword arguments our encoders pass to the cell; ``mixing_activation`` is the cell's ``activation`` (renamed
-because ``activation`` already names the encoder's feed-forward activation)."""
+because ``activation`` already names the layer's activation, which the cell uses when it is not given)."""
 
 CAUSAL_MIXING = DynChunkTrainConfig(chunk_size=1, left_context_size=None)
 """A causal summary is a chunked summary with one-frame chunks and unlimited left context: linear time, no mask."""
@@ -47,7 +47,7 @@ class SummaryMixingLayerStreamingContext:
     mixer_state: Any
     """The cell's own streaming state (from ``SummaryMixing.make_streaming_state``)."""
 
-    dcconv_left_context: Optional[torch.Tensor] = None
+    dcconv_left_context: torch.Tensor | None = None
     """The last input frames of the convolution module (Conformer only), as in SpeechBrain."""
 
 
@@ -76,7 +76,7 @@ def check_mixer(attention_type, speechbrain_types, owner, summary_mixing_options
     >>> check_mixer("RelPosMHAXL", ("RelPosMHAXL",), "Demo", {"mdoe": "SummaryMixing"})
     Traceback (most recent call last):
     ...
-    TypeError: Demo: unknown SummaryMixing option(s) ['mdoe']; expected some of ('local_proj_hid_dim', 'local_proj_out_dim', 'summary_hid_dim', 'summary_out_dim', 'mixing_activation', 'mode', 'use_layernorm')
+    TypeError: Demo: unknown SummaryMixing option(s) ['mdoe']; expected some of ('local_proj_hid_dim', ...)
     """
     if attention_type != SUMMARY_MIXING and attention_type not in speechbrain_types:
         raise ValueError(
@@ -90,8 +90,9 @@ def check_mixer(attention_type, speechbrain_types, owner, summary_mixing_options
         )
 
 
-def build_summary_mixing(d_model, nhead, dropout, summary_mixing_options):
-    """Builds the cell for an encoder layer from the layer's sizes and the user's SummaryMixing options.
+def build_summary_mixing(d_model, nhead, dropout, activation, summary_mixing_options):
+    """Builds the cell of an encoder layer as the published encoders do: the layer's sizes, dropout and
+    activation, and the user's SummaryMixing options.
 
     Arguments
     ---------
@@ -100,25 +101,33 @@ def build_summary_mixing(d_model, nhead, dropout, summary_mixing_options):
     nhead : int
         Number of heads of the cell.
     dropout : float
-        Dropout of the cell.
+        Dropout of the cell (the layer's).
+    activation : type
+        The layer's activation: the cell's unless ``mixing_activation`` is given.
     summary_mixing_options : dict
-        Keys from ``SUMMARY_MIXING_OPTIONS`` (checked by ``check_mixer``).
+        Keys from ``SUMMARY_MIXING_OPTIONS`` (checked by ``check_mixer``); a None value counts as not given.
 
     Returns
     -------
     SummaryMixing
-        The cell; branch sizes not given are ``d_model`` (one hidden layer), as in the published recipes.
+        The cell; branch sizes not given are ``d_model`` (one hidden layer), and ``summary_out_dim`` is
+        ``d_model``, as in the published encoders.
 
     Example
     -------
-    >>> cell = build_summary_mixing(16, 2, 0.0, {"mode": "SummaryMixing-lite"})
+    >>> cell = build_summary_mixing(16, 2, 0.0, torch.nn.GELU, {"mode": "SummaryMixing-lite"})
     >>> cell(torch.rand(1, 5, 16))[0].shape
     torch.Size([1, 5, 16])
     """
-    sizes = dict(local_proj_hid_dim=[d_model], local_proj_out_dim=d_model, summary_hid_dim=[d_model])
-    options = {**sizes, "summary_out_dim": d_model, **summary_mixing_options}
-    if "mixing_activation" in options:
-        options["activation"] = options.pop("mixing_activation")
+    given = {key: value for key, value in summary_mixing_options.items() if value is not None}
+    options = dict(
+        local_proj_hid_dim=[d_model],
+        local_proj_out_dim=d_model,
+        summary_hid_dim=[d_model],
+        summary_out_dim=d_model,
+        activation=given.pop("mixing_activation", activation),
+    )
+    options.update(given)
     return SummaryMixing(enc_dim=d_model, nhead=nhead, dropout=dropout, **options)
 
 
@@ -147,3 +156,38 @@ def mixer_chunk_config(causal, dynchunktrain_config):
             raise ValueError("a causal encoder cannot also use dynamic chunk training (as in SpeechBrain)")
         return CAUSAL_MIXING
     return dynchunktrain_config
+
+
+def summary_mixing_merge(d_model, summary_hid_dim, activation):
+    """The published SummaryMixing Branchformer's merge of its two branches: an MLP from the concatenation
+    ``[mixer; convolution]`` (2 ``d_model``) through ``summary_hid_dim`` to ``d_model``, every layer followed by
+    ``activation`` (SpeechBrain's Branchformer merges with one linear layer).
+
+    Arguments
+    ---------
+    d_model : int
+        Feature size of the layer.
+    summary_hid_dim : list of int or None
+        Hidden sizes (None: ``[d_model]``, the cell's default).
+    activation : type
+        Activation class.
+
+    Returns
+    -------
+    torch.nn.Sequential
+
+    Example
+    -------
+    >>> summary_mixing_merge(8, None, torch.nn.GELU)
+    Sequential(
+      (0): Linear(in_features=16, out_features=8, bias=True)
+      (1): GELU(approximate='none')
+      (2): Linear(in_features=8, out_features=8, bias=True)
+      (3): GELU(approximate='none')
+    )
+    """
+    sizes = [2 * d_model] + list(summary_hid_dim if summary_hid_dim is not None else [d_model]) + [d_model]
+    layers = []
+    for size_in, size_out in zip(sizes[:-1], sizes[1:]):
+        layers += [torch.nn.Linear(size_in, size_out), activation()]
+    return torch.nn.Sequential(*layers)
