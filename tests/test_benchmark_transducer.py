@@ -4,7 +4,7 @@ import torch
 from speechbrain.nnet.activations import Swish
 
 from summarymixing.benchmarks.transducer import MatmulFlopCounter, print_ceiling, step_matmul_flops
-from summarymixing.feed_forward import ActivationRecomputingFeedForward
+from summarymixing.encoders.feed_forward import ActivationRecomputingFeedForward
 
 
 def test_flop_counter_counts_forward_backward_and_the_recomputed_activation():

@@ -1,9 +1,14 @@
-"""AtomicCheckpointer: a save killed half-way leaves the previous checkpoints recoverable."""
+"""AtomicCheckpointer: a save killed half-way, or a full disk, leaves the previous checkpoints recoverable; a folder of
+another model reads as one clear error."""
+
+import errno
+import shutil
 
 import pytest
 import torch
 
-from summarymixing.checkpoints import AtomicCheckpointer
+from summarymixing.experiment import checkpoints
+from summarymixing.experiment.checkpoints import AtomicCheckpointer, CheckpointMismatchError
 
 
 class Interrupted(Exception):
@@ -44,3 +49,32 @@ def test_a_named_checkpoint_saved_again_replaces_the_old_one(tmp_path):
     checkpointer.save_checkpoint(name="latest", meta={"step": 1})
     checkpointer.save_checkpoint(name="latest", meta={"step": 2})
     assert [(c.path.name, c.meta["step"]) for c in checkpointer.list_checkpoints()] == [("CKPT+latest", 2)]
+
+
+def test_a_folder_of_another_model_reads_as_one_clear_error(tmp_path):
+    AtomicCheckpointer(tmp_path, recoverables={"model": torch.nn.Linear(3, 2)}).save_checkpoint()
+    bigger = AtomicCheckpointer(tmp_path, recoverables={"model": torch.nn.Linear(5, 2)})
+    with pytest.raises(
+        CheckpointMismatchError,
+        match="holds another model than the one this YAML builds .*size mismatch for weight.*use another output_folder",
+    ):
+        bigger.recover_if_possible()
+
+
+def test_a_full_disk_reads_as_one_clear_error_and_keeps_the_previous_checkpoints(tmp_path, monkeypatch):
+    model = torch.nn.Linear(3, 2)
+    checkpointer = AtomicCheckpointer(tmp_path, recoverables={"model": model})
+    first = checkpointer.save_checkpoint(meta={"step": 1})
+
+    def full_disk(*args, **kwargs):  # what torch says when the disk fills during a save
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 512 vs 448")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    monkeypatch.setattr(checkpoints.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 0))
+    with pytest.raises(
+        OSError,
+        match="no space left on the device while saving a checkpoint in .*0 MiB free.*previous checkpoints are intact",
+    ) as raised:
+        checkpointer.save_checkpoint(meta={"step": 2})
+    assert raised.value.errno == errno.ENOSPC
+    assert [path.name for path in tmp_path.iterdir()] == [first.path.name]

@@ -7,7 +7,7 @@ import torch
 from speechbrain.nnet.linear import Linear
 from speechbrain.nnet.transducer.transducer_joint import Transducer_joint
 
-from summarymixing.transducer_joint import TransducerJointLoss
+from summarymixing.transducer.joint import TransducerJointLoss
 
 JOINT_DIM, LABELS = 6, 7
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from speechbrain.nnet.losses import transducer_loss as speechbrain_transducer_loss
 
-from summarymixing.transducer import transducer_loss
+from summarymixing.transducer.loss import transducer_loss
 
 
 def reference_nll(logits, targets, frames, labels, blank):

@@ -1,11 +1,10 @@
 """The transducer recipe end to end on a slice of the mini corpus with a tiny model.
 
-One short training run (module fixture) is checked for falling loss, the WER files, checkpoints, the StreamingASR
-export and streaming transcription; masked and streamed decoding are compared hypothesis by hypothesis; a 2-process
-DDP run and a kill-and-resume run use the same tiny setup.
+One short training run (module fixture) is checked for falling loss, the WER files, checkpoints and the exported
+run folder; ``transcribe.py`` on every test utterance gives exactly the table's streamed hypotheses; a 2-process
+DDP run, a bf16 run and a kill-and-resume run use the same tiny setup.
 """
 
-import csv
 import json
 import os
 import signal
@@ -15,13 +14,8 @@ import time
 
 import pytest
 import soundfile
-import speechbrain as sb
-import torch
-from hyperpyyaml import load_hyperpyyaml
-from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
 
-from summarymixing.transducer_decoding import decode
-from summarymixing.wer_table import FULL_CONTEXT
+from summarymixing.transducer.wer_table import FULL_CONTEXT
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(REPO, "recipes", "transducer", "train.py")
@@ -30,17 +24,11 @@ HPARAMS = os.path.join(REPO, "hparams", "transducer", "mini.yaml")
 
 # A tiny model on 96 training / 16 dev / 16 test utterances, fixed batches; one chunk size, two left contexts.
 TINY = {
-    "prepare_data": {"select_n_sentences": [96, 16, 16]},
-    "output_neurons": 40,
-    "d_model": 32,
-    "nhead": 2,
-    "num_encoder_layers": 2,
-    "d_ffn": 64,
-    "kernel_size": 7,
-    "cnn_channels": [8, 8],
-    "cnn_out_features": 80,
-    "dec_neurons": 32,
-    "joint_dim": 32,
+    "select_n_sentences": [96, 16, 16],
+    "transducer": {
+        "output_neurons": 40, "d_model": 32, "nhead": 2, "num_encoder_layers": 2, "d_ffn": 64, "kernel_size": 7,
+        "cnn_channels": [8, 8], "cnn_out_features": 80, "dec_neurons": 32, "joint_dim": 32,
+    },
     "dynamic_batching": False,
     "batch_size": 8,
     "lr": 0.003,
@@ -50,12 +38,13 @@ TINY = {
     "avg_checkpoints": 2,
     "test_chunk_sizes_ms": [640],
     "test_left_contexts_chunks": [2, None],
-}
+}  # fmt: skip
 
 
 def recipe_command(output_folder, epochs, **overrides):
     """The training command line; non-string override values are written as JSON, which YAML reads."""
     options = {**TINY, "number_of_epochs": epochs, "number_of_ctc_epochs": epochs, **overrides}
+    options["transducer"] = {**TINY["transducer"], **overrides.get("transducer", {})}
     return [TRAIN, HPARAMS, f"--output_folder={output_folder}", "--noprogressbar"] + [
         f"--{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in options.items()
     ]
@@ -99,7 +88,9 @@ def test_training_loss_falls_and_outputs_exist(trained_run):
 
     with open(os.path.join(output_folder, "wer.json")) as wer_file:
         wers = json.load(wer_file)
-    expected = {FULL_CONTEXT} | {f"chunk640ms_left{left}_{mode}" for left in ("2", "inf") for mode in ("masked", "streamed")}
+    expected = {FULL_CONTEXT} | {
+        f"chunk640ms_left{left}_{mode}" for left in ("2", "inf") for mode in ("masked", "streamed")
+    }
     assert set(wers) == expected
     assert all(0 <= value <= 100 * 10 for value in wers.values())
     assert "| full context |" in open(os.path.join(output_folder, "wer.md")).read()
@@ -107,11 +98,42 @@ def test_training_loss_falls_and_outputs_exist(trained_run):
 
     checkpoints = [name for name in os.listdir(output_folder / "save") if name.startswith("CKPT+")]
     assert 1 <= len(checkpoints) <= 3  # the best 2 by WER plus possibly the most recent
+    assert "Averaged 2 checkpoint(s)" in open(output_folder / "log.txt").read()  # exactly avg_checkpoints
     for name in ("inference.yaml", "model.ckpt", "normalize.ckpt", "tokenizer.ckpt"):
         assert os.path.isfile(output_folder / name), name
 
 
-def test_streaming_transcription(trained_run):
+def test_transcribe_gives_the_tables_streamed_hypotheses(trained_run):
+    """The table's streamed column is the path users run: transcribe.py's transcript of every test utterance is
+    the table's streamed hypothesis, and the masked decoding of the whole utterance gives the same words."""
+    output_folder, _ = trained_run
+    with open(output_folder / "test-clean.csv") as manifest:
+        rows = [line.split(",") for line in manifest.read().splitlines()[1:]]
+    audio = {row[0]: row[2] for row in rows}
+    with open(output_folder / "hypotheses_test-clean.json") as hypotheses_file:
+        table = json.load(hypotheses_file)
+    for left in ("2", None):
+        transcripts = output_folder / f"transcripts_{left}.json"
+        command = [
+            sys.executable,
+            TRANSCRIBE,
+            str(output_folder),
+            *audio.values(),
+            "--quiet",
+            "--json",
+            str(transcripts),
+        ]
+        command += ["--chunk-ms", "640"] + ([] if left is None else ["--left-chunks", left])
+        result = subprocess.run(command, cwd=REPO, env=run_env(), capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        with open(transcripts) as transcripts_file:
+            transcribed = json.load(transcripts_file)
+        key = f"chunk640ms_left{'inf' if left is None else left}"
+        assert {utterance: transcribed[path] for utterance, path in audio.items()} == table[f"{key}_streamed"]
+        assert table[f"{key}_streamed"] == table[f"{key}_masked"]
+
+
+def test_streaming_transcription_prints_partial_results(trained_run):
     output_folder, _ = trained_run
     audio = sorted(
         os.path.join(root, name)
@@ -125,59 +147,51 @@ def test_streaming_transcription(trained_run):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     partial_lines = [line for line in result.stdout.splitlines() if line.startswith("[")]
-    chunks = -(-soundfile.info(audio).frames // 5120)
-    assert len(partial_lines) >= chunks  # one line per 320 ms chunk, plus the flush
+    assert len(partial_lines) == -(-soundfile.info(audio).frames // 5120)  # one line per 320 ms chunk
     assert partial_lines[-1].split("] ", 1)[-1].strip() == result.stdout.splitlines()[-1].strip()
 
 
-def test_transcribe_errors(tmp_path):
-    result = subprocess.run(
-        [sys.executable, TRANSCRIBE, str(tmp_path), "missing.wav"], env=run_env(), capture_output=True, text=True
-    )
-    assert result.returncode != 0 and "inference.yaml not found" in result.stderr
-
-
-def test_masked_and_streamed_hypotheses_are_identical(trained_run, one_thread):
-    """Per utterance, masked (chunk masks, padded batch) and streamed (chunk by chunk) greedy hypotheses agree.
-
-    Checked with the trained weights and with random weights (whose joint network emits tokens on most frames, so
-    every frame's decision is compared), for limited and unlimited left context.
-    """
+def test_transcribe_refuses_bad_input(trained_run, tmp_path):
     output_folder, _ = trained_run
-    with open(HPARAMS) as fin:
-        hparams = load_hyperpyyaml(fin, {**TINY, "output_folder": str(output_folder)})
-    with open(output_folder / "test-clean.csv") as manifest:
-        rows = list(csv.DictReader(manifest))[:4]
-    wavs = [sb.dataio.dataio.read_audio(row["wav"]) for row in rows]
-    batch = torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True)
-    lengths = torch.tensor([len(wav) / batch.shape[1] for wav in wavs])
 
-    trained = torch.load(output_folder / "model.ckpt")
-    hparams["normalize"]._load(output_folder / "normalize.ckpt")
-    for weights in ("trained", "random"):
-        if weights == "trained":
-            hparams["model"].load_state_dict(trained)
-        else:
-            torch.manual_seed(0)
-            for parameter in hparams["model"].parameters():
-                torch.nn.init.normal_(parameter, std=0.3)
-        hparams["model"].eval()
-        with torch.no_grad():
-            features = hparams["CNN"](hparams["normalize"](hparams["compute_features"](batch), lengths))
-        for config in (DynChunkTrainConfig(8, 2), DynChunkTrainConfig(5, None)):
-            args = (hparams["enc"], hparams["proj_enc"], hparams["greedy_searcher"], features, lengths, config)
-            masked, streamed = decode(*args, streamed=False), decode(*args, streamed=True)
-            assert masked == streamed, (weights, config)
-            if weights == "random":
-                assert min(len(tokens) for tokens in masked) > 5
+    def transcribe(*arguments, run_dir=output_folder):
+        return subprocess.run(
+            [sys.executable, TRANSCRIBE, str(run_dir), *map(str, arguments)], cwd=REPO, env=run_env(),
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    result = transcribe("missing.wav", run_dir=tmp_path)
+    assert result.returncode != 0 and "inference.yaml not found" in result.stderr
+    for name, samples in (("empty.wav", []), ("one.wav", [0.1]), ("nan.wav", [float("nan")] * 8000)):
+        soundfile.write(tmp_path / name, samples, 16000, subtype="FLOAT")
+        result = transcribe(tmp_path / name)
+        assert result.returncode != 0, name
+        assert str(tmp_path / name) in result.stderr and ("fewer than" in result.stderr or "NaN" in result.stderr)
+    (tmp_path / "text.wav").write_text("not audio")
+    result = transcribe(tmp_path / "text.wav")
+    assert result.returncode != 0 and "cannot read audio file" in result.stderr
+    result = transcribe(tmp_path / "one.wav", "--chunk-ms", "100")
+    assert result.returncode != 0 and "multiple of the 40 ms encoder frame" in result.stderr
+
+
+def test_transcribe_refuses_a_run_folder_yaml_that_runs_code(trained_run, tmp_path):
+    output_folder, _ = trained_run
+    planted = tmp_path / "planted"
+    inference = (output_folder / "inference.yaml").read_text()
+    (tmp_path / "inference.yaml").write_text(f"pwned: !apply:os.system [touch {planted}]\n" + inference)
+    result = subprocess.run(
+        [sys.executable, TRANSCRIBE, str(tmp_path), "x.wav"], cwd=REPO, env=run_env(), capture_output=True, text=True
+    )
+    assert result.returncode != 0 and "!apply:os.system" in result.stderr and "--allow-any-code" in result.stderr
+    assert not planted.exists()
 
 
 def test_bf16_training_and_decoding(tmp_path):
     """bf16 autocast, with the chunked joint + loss (recomputed under the same autocast in the backward pass)."""
     output_folder = tmp_path / "bf16"
     run_recipe(
-        output_folder, epochs=1, prepare_data={"select_n_sentences": [32, 8, 8]}, test_left_contexts_chunks=[None],
-        precision="bf16", eval_precision="bf16", joint_chunk_frames=4,
+        output_folder, epochs=1, select_n_sentences=[32, 8, 8], test_left_contexts_chunks=[None],
+        precision="bf16", eval_precision="bf16", transducer={"joint_chunk_frames": 4},
     )  # fmt: skip
     assert "Using training precision: `--precision=bf16`" in open(output_folder / "log.txt").read()
     with open(output_folder / "wer.json") as wer_file:
@@ -188,8 +202,8 @@ def test_ddp_two_processes(tmp_path):
     """Two gloo processes, with the chunked joint + loss (the module DDP wraps computes its own backward)."""
     output_folder = tmp_path / "ddp"
     command = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"] + recipe_command(
-        output_folder, epochs=1, prepare_data={"select_n_sentences": [32, 8, 8]}, test_left_contexts_chunks=[None],
-        joint_chunk_frames=5,
+        output_folder, epochs=1, select_n_sentences=[32, 8, 8], test_left_contexts_chunks=[None],
+        transducer={"joint_chunk_frames": 5},
     ) + ["--distributed_backend=gloo", "--device=cpu"]  # fmt: skip
     result = subprocess.run(
         [sys.executable] + command, cwd=REPO, env=run_env(), capture_output=True, text=True, timeout=600

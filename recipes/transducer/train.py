@@ -2,8 +2,10 @@
 """Streaming Conformer transducer (arXiv 2409.07165) with SummaryMixing or self-attention.
 
 Trains a Conformer-transducer with Dynamic Chunk Training on a LibriSpeech-format corpus, averages the best
-checkpoints, writes a WER table for full context and for chunked decoding (masked and streamed), and leaves a folder
-that ``speechbrain.inference.ASR.StreamingASR`` loads (``inference.yaml`` with the averaged weights).
+checkpoints, exports a run folder that ``summarymixing.transducer.inference.StreamingTransducerASR`` (SpeechBrain's
+``StreamingASR``, exact from audio) loads, and writes a WER table: full context, and every chunk size and left
+context decoded with chunk masks on the whole utterance (``masked``) and truly from audio, chunk by chunk, by the
+exported folder (``streamed``, the path ``transcribe.py`` runs).
 
 Run (the bundled mini corpus, CPU, a few minutes):
     python recipes/transducer/train.py hparams/transducer/mini.yaml
@@ -15,21 +17,24 @@ Authors
  * SummaryMixing contributors 2026
 """
 
+import json
 import os
 import shutil
 import sys
 
 import speechbrain as sb
 import torch
-from hyperpyyaml import load_hyperpyyaml, resolve_references
-from speechbrain.tokenizers.SentencePiece import SentencePiece
-from speechbrain.utils.distributed import if_main_process, run_on_main
+from hyperpyyaml import resolve_references
+from speechbrain.utils.distributed import if_main_process
 from speechbrain.utils.logger import get_logger
 from tqdm import tqdm
 
-from summarymixing.data import mini
-from summarymixing.transducer_decoding import decode
-from summarymixing.wer_table import FULL_CONTEXT, MODES, streaming_settings, write_wer_table
+from summarymixing import experiment
+from summarymixing.run_folder import write_atomically
+from summarymixing.transducer.decoding import decode_masked, greedy_decode
+from summarymixing.transducer.inference import StreamingTransducerASR
+from summarymixing.transducer.loss import relative_to_absolute_lengths
+from summarymixing.transducer.wer_table import FULL_CONTEXT, MODES, streaming_settings, write_wer_table
 
 logger = get_logger(__name__)
 
@@ -37,46 +42,45 @@ logger = get_logger(__name__)
 class TransducerASR(sb.Brain):
     """Conformer transducer with CTC auxiliary loss and Dynamic Chunk Training."""
 
-    def compute_features(self, wavs, wav_lens, stage):
-        """Fbank (+ SpecAugment in training), normalisation and the convolutional front end."""
-        feats = self.hparams.compute_features(wavs)
-        if stage == sb.Stage.TRAIN and hasattr(self.hparams, "fea_augment"):
-            feats, _ = self.hparams.fea_augment(feats, wav_lens)
-        feats = self.modules.normalize(feats, wav_lens, epoch=self.hparams.epoch_counter.current)
-        return self.modules.CNN(feats)
+    def compute_frames(self, wavs, wav_lens, stage):
+        """The front end (fbank, SpecAugment in training, normalisation, CNN): frames and their relative lengths."""
+        augment = self.hparams.fea_augment if stage == sb.Stage.TRAIN else None
+        return self.modules.front_end(wavs, wav_lens, augment=augment, epoch=self.hparams.epoch_counter.current)
 
-    def prediction_network(self, tokens_bos):
-        """Runs the LSTM prediction network on blank-prefixed targets."""
-        embedded = self.modules.emb(tokens_bos)
+    def prediction_network(self, tokens_bos, stage):
+        """Runs the LSTM prediction network on blank-prefixed targets, with the published recipe's dropout on its
+        input embedding and on its output in training."""
+        training = stage == sb.Stage.TRAIN
+        model = self.hparams.transducer
+        embedded = torch.nn.functional.dropout(self.modules.emb(tokens_bos), model["dec_emb_dropout"], training)
         hidden, _ = self.modules.dec(embedded)
-        return self.modules.proj_dec(hidden)
+        return self.modules.proj_dec(torch.nn.functional.dropout(hidden, model["dec_dropout"], training))
 
     def compute_forward(self, batch, stage):
         """Encoder and prediction network outputs for the loss, plus greedy hypotheses in validation."""
         batch = batch.to(self.device)
         wavs, wav_lens = batch.sig
         tokens_bos, _ = batch.tokens_bos
-        if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
+        if stage == sb.Stage.TRAIN and self.hparams.wav_augment is not None:
             wavs, wav_lens = self.hparams.wav_augment(wavs, wav_lens)
             tokens_bos = self.hparams.wav_augment.replicate_labels(tokens_bos)
 
-        src = self.compute_features(wavs, wav_lens, stage)
+        frames, frame_lens = self.compute_frames(wavs, wav_lens, stage)
         dynchunktrain_config = self.hparams.dynchunktrain_config_sampler(stage)
         encoded = self.modules.enc(
-            src, wav_lens, pad_idx=self.hparams.pad_index, dynchunktrain_config=dynchunktrain_config
+            frames, frame_lens, pad_idx=self.hparams.pad_index, dynchunktrain_config=dynchunktrain_config
         )
         encoded = self.modules.proj_enc(encoded)
-        predicted = self.prediction_network(tokens_bos)
+        predicted = self.prediction_network(tokens_bos, stage)
 
         ctc_log_probs = None
         if stage == sb.Stage.TRAIN and self.hparams.epoch_counter.current <= self.hparams.number_of_ctc_epochs:
             ctc_log_probs = self.hparams.log_softmax(self.modules.enc_lin(encoded))
         hypotheses = None
         if stage == sb.Stage.VALID and self.is_search_epoch():
-            hypotheses = decode(
-                self.modules.enc, self.modules.proj_enc, self.hparams.greedy_searcher, src, wav_lens, None, False
-            )
-        return ctc_log_probs, encoded, predicted, wav_lens, hypotheses
+            lengths = relative_to_absolute_lengths(frame_lens, encoded.shape[1])
+            hypotheses = greedy_decode(self.hparams.transducer["greedy_searcher"], encoded.detach(), lengths)
+        return ctc_log_probs, encoded, predicted, frame_lens, hypotheses
 
     def is_search_epoch(self):
         """Whether this validation decodes (every ``valid_search_interval`` epochs and at the last one)."""
@@ -85,19 +89,20 @@ class TransducerASR(sb.Brain):
 
     def compute_objectives(self, predictions, batch, stage):
         """Transducer loss (joint network included), plus the weighted CTC loss in the first CTC epochs."""
-        ctc_log_probs, encoded, predicted, wav_lens, hypotheses = predictions
+        ctc_log_probs, encoded, predicted, frame_lens, hypotheses = predictions
         tokens, token_lens = batch.tokens
-        if stage == sb.Stage.TRAIN and hasattr(self.hparams, "wav_augment"):
+        if stage == sb.Stage.TRAIN and self.hparams.wav_augment is not None:
             tokens = self.hparams.wav_augment.replicate_labels(tokens)
             token_lens = self.hparams.wav_augment.replicate_labels(token_lens)
 
-        loss = self.modules.transducer_joint_loss(encoded, predicted, tokens, wav_lens, token_lens)
+        loss = self.modules.joint_loss(encoded, predicted, tokens, frame_lens, token_lens)
         if ctc_log_probs is not None:
-            ctc_loss = self.hparams.ctc_cost(ctc_log_probs, tokens, wav_lens, token_lens)
+            ctc_loss = self.hparams.ctc_cost(ctc_log_probs, tokens, frame_lens, token_lens)
             loss = self.hparams.ctc_weight * ctc_loss + (1 - self.hparams.ctc_weight) * loss
 
         if hypotheses is not None:
-            self.wer_metric.append(batch.id, [self.tokenizer.decode_ids(tokens).split() for tokens in hypotheses], batch.wrd_words)
+            words = [self.hparams.tokenizer.sp.decode_ids(tokens).split() for tokens in hypotheses]
+            self.wer_metric.append(batch.id, words, batch.wrd_words)
         return loss
 
     def on_fit_batch_end(self, batch, outputs, loss, should_step):
@@ -131,86 +136,99 @@ class TransducerASR(sb.Brain):
         )
 
     def on_evaluate_start(self, max_key=None, min_key=None):
-        """Loads the average of the best checkpoints (by ``min_key``) into the model."""
-        checkpoints = self.checkpointer.find_checkpoints(max_key=max_key, min_key=min_key)
+        """Loads the average of the ``avg_checkpoints`` best checkpoints (by ``min_key``) into the model."""
+        checkpoints = self.checkpointer.find_checkpoints(
+            max_key=max_key, min_key=min_key, max_num_checkpoints=self.hparams.avg_checkpoints
+        )
         if not checkpoints:
             raise RuntimeError(f"No checkpoint with {min_key or max_key} in {self.checkpointer.checkpoints_dir}")
         averaged = sb.utils.checkpoints.average_checkpoints(checkpoints, recoverable_name="model")
-        self.hparams.model.load_state_dict(averaged, strict=True)
-        self.hparams.model.eval()
+        self.hparams.transducer["model"].load_state_dict(averaged, strict=True)
+        self.hparams.transducer["model"].eval()
         logger.info(f"Averaged {len(checkpoints)} checkpoint(s): {[c.path.name for c in checkpoints]}")
 
-    def evaluate_wer_table(self, test_sets):
-        """Decodes every test set with full context and every chunked setting, masked and streamed.
+    def export_for_inference(self, hparams_folder):
+        """Writes the run folder's ``inference.yaml`` (``hparams_folder``'s, with this run's model values), the
+        model's weights, the feature normaliser and the tokenizer, for :class:`StreamingTransducerASR`."""
+        folder = self.hparams.output_folder
+        torch.save(self.hparams.transducer["model"].state_dict(), os.path.join(folder, "model.ckpt"))
+        self.hparams.transducer["normalize"]._save(os.path.join(folder, "normalize.ckpt"))
+        shutil.copyfile(self.hparams.tokenizer.prefix_model_file + ".model", os.path.join(folder, "tokenizer.ckpt"))
+        architecture = experiment.included_values(os.path.join(hparams_folder, "model.yaml"), self.hparams.transducer)
+        with open(os.path.join(hparams_folder, "inference.yaml"), encoding="utf-8") as template:
+            resolved = resolve_references(template, overrides={"transducer": architecture})
+        write_atomically(os.path.join(folder, "inference.yaml"), resolved.getvalue())
+
+    def evaluate_wer_table(self, test_sets, streaming_asr):
+        """Decodes every test set with full context and every chunked setting, masked and streamed from audio.
 
         Arguments
         ---------
         test_sets : dict
             ``{name: DynamicItemDataset}``.
+        streaming_asr : StreamingTransducerASR
+            The exported run folder, loaded: the streamed column runs it on each utterance's audio.
 
         Returns
         -------
-        dict
+        results : dict
             ``{test_set: {key: WER in percent}}``.
+        settings : list of str
+            The chunked settings' names, in table order.
         """
-        self.on_evaluate_start(min_key="WER")
         self.modules.eval()
-        encoder, projection = unwrapped(self.modules.enc), unwrapped(self.modules.proj_enc)
         settings = streaming_settings(
             self.hparams.test_chunk_sizes_ms, self.hparams.test_left_contexts_chunks, self.hparams.encoder_frame_ms
         )
-        runs = [(FULL_CONTEXT, None, False)] + [
-            (f"{name}_{mode}", config, mode == "streamed") for name, config in settings for mode in MODES
-        ]
+        searcher = self.hparams.transducer["greedy_searcher"]
         results = {}
         for test_name, dataset in test_sets.items():
             loader = self.make_dataloader(dataset, sb.Stage.TEST, ckpt_prefix=None, **self.hparams.test_dataloader_opts)
-            metrics = {key: self.hparams.error_rate_computer() for key, _, _ in runs}
-            mismatches = dict.fromkeys([name for name, _ in settings], 0)
+            keys = [FULL_CONTEXT] + [f"{name}_{mode}" for name, _ in settings for mode in MODES]
+            metrics = {key: self.hparams.error_rate_computer() for key in keys}
+            texts = {key: {} for key in keys}
             for batch in tqdm(loader, desc=f"WER table {test_name}", disable=self.noprogressbar):
                 batch = batch.to(self.device)
                 wavs, wav_lens = batch.sig
                 with torch.no_grad(), self.evaluation_ctx:
-                    src = self.compute_features(wavs, wav_lens, sb.Stage.TEST)
-                hypotheses = {}
-                for key, config, streamed in runs:
-                    with self.evaluation_ctx:
-                        hypotheses[key] = decode(
-                            encoder, projection, self.hparams.greedy_searcher, src, wav_lens, config, streamed
+                    frames, frame_lens = self.compute_frames(wavs, wav_lens, sb.Stage.TEST)
+                    hypotheses = {
+                        FULL_CONTEXT: decode_masked(
+                            self.modules.enc, self.modules.proj_enc, searcher, frames, frame_lens, None
                         )
-                    words = [self.tokenizer.decode_ids(tokens).split() for tokens in hypotheses[key]]
+                    }
+                    for name, config in settings:
+                        hypotheses[f"{name}_masked"] = decode_masked(
+                            self.modules.enc, self.modules.proj_enc, searcher, frames, frame_lens, config
+                        )
+                for key, tokens in hypotheses.items():
+                    for utterance, hypothesis in zip(batch.id, tokens):
+                        texts[key][utterance] = " ".join(self.hparams.tokenizer.sp.decode_ids(hypothesis).split())
+                samples = torch.round(wav_lens * wavs.shape[1]).long()
+                for utterance, wav, length in zip(batch.id, wavs, samples):
+                    for name, config in settings:
+                        text = "".join(streaming_asr.transcribe_waveform_streaming(wav[:length].cpu(), config))
+                        texts[f"{name}_streamed"][utterance] = " ".join(text.split())
+                for key in keys:
+                    words = [texts[key][utterance].split() for utterance in batch.id]
                     metrics[key].append(batch.id, words, batch.wrd_words)
-                for name in mismatches:
-                    pairs = zip(hypotheses[f"{name}_masked"], hypotheses[f"{name}_streamed"])
-                    mismatches[name] += sum(masked != streamed for masked, streamed in pairs)
-            for name, count in mismatches.items():
-                if count:
-                    logger.warning(f"{test_name} {name}: masked and streamed hypotheses differ for {count} utterances")
+            for name, _ in settings:
+                differ = sum(texts[f"{name}_masked"][u] != texts[f"{name}_streamed"][u] for u in texts[FULL_CONTEXT])
+                if differ:
+                    logger.warning(f"{test_name} {name}: masked and streamed hypotheses differ for {differ} utterances")
             results[test_name] = {key: metric.summarize("error_rate") for key, metric in metrics.items()}
+            write_atomically(
+                os.path.join(self.hparams.output_folder, f"hypotheses_{test_name}.json"), json.dumps(texts, indent=1)
+            )
             with open(os.path.join(self.hparams.output_folder, f"wer_{test_name}.txt"), "w") as details:
                 metrics[FULL_CONTEXT].write_stats(details)
         return results, [name for name, _ in settings]
 
-    def export_for_inference(self, template_path):
-        """Writes ``inference.yaml`` from ``template_path`` and the averaged weights, normaliser and tokenizer."""
-        folder = self.hparams.output_folder
-        torch.save(self.hparams.model.state_dict(), os.path.join(folder, "model.ckpt"))
-        self.hparams.normalize._save(os.path.join(folder, "normalize.ckpt"))
-        shutil.copyfile(self.tokenizer_path, os.path.join(folder, "tokenizer.ckpt"))
-        with open(template_path, encoding="utf-8") as template:
-            resolved = resolve_references(template, overrides=self.hparams.inference_overrides)
-        with open(os.path.join(folder, "inference.yaml"), "w", encoding="utf-8") as inference_yaml:
-            inference_yaml.write(resolved.getvalue())
 
-
-def unwrapped(module):
-    """The module inside a DistributedDataParallel wrapper (or the module itself)."""
-    return module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
-
-
-def dataio_prepare(hparams, tokenizer):
+def dataio_prepare(hparams):
     """Builds the train / valid / test datasets with audio and token pipelines."""
     data_folder = hparams["data_folder"]
+    tokenizer = hparams["tokenizer"].sp
 
     def load_sorted(csv_path):
         dataset = sb.dataio.dataset.DynamicItemDataset.from_csv(
@@ -234,9 +252,7 @@ def dataio_prepare(hparams, tokenizer):
         train_data = train_data.filtered_sorted(key_max_value={"duration": hparams["avoid_if_longer_than"]})
 
     valid_data = load_sorted(hparams["valid_csv"])
-    test_datasets = {
-        os.path.splitext(os.path.basename(path))[0]: load_sorted(path) for path in hparams["test_csv"]
-    }
+    test_datasets = {os.path.splitext(os.path.basename(path))[0]: load_sorted(path) for path in hparams["test_csv"]}
     datasets = [train_data, valid_data] + list(test_datasets.values())
 
     @sb.utils.data_pipeline.takes("wav")
@@ -248,7 +264,7 @@ def dataio_prepare(hparams, tokenizer):
     @sb.utils.data_pipeline.provides("wrd_words", "tokens_list", "tokens_bos", "tokens")
     def text_pipeline(wrd):
         yield wrd.split(" ")
-        tokens_list = tokenizer.sp.encode_as_ids(wrd)
+        tokens_list = tokenizer.encode_as_ids(wrd)
         yield tokens_list
         yield torch.LongTensor([hparams["bos_index"]] + tokens_list)
         yield torch.LongTensor(tokens_list)
@@ -268,48 +284,18 @@ def dataio_prepare(hparams, tokenizer):
     return train_data, valid_data, test_datasets, train_loader_opts
 
 
-def prepare_data(hparams):
-    """Lays out the bundled mini corpus when asked, then runs the YAML's ``prepare_data`` (main process only)."""
-    if hparams["mini_corpus_format"]:
-        data_folder = os.path.abspath(hparams["data_folder"])
-        laid_out = mini.layout(hparams["mini_corpus_format"], os.path.dirname(data_folder))
-        if os.path.abspath(laid_out) != data_folder:
-            raise ValueError(f"data_folder must be {laid_out} to hold the mini corpus, got {hparams['data_folder']}")
-    hparams["prepare_data"]()
-
-
 def main():
-    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
-    sb.utils.distributed.ddp_init_group(run_opts)
-    with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"], hyperparams_to_save=hparams_file, overrides=overrides
-    )
-
-    if not hparams["skip_prep"]:
-        run_on_main(prepare_data, kwargs={"hparams": hparams})
-    tokenizer_options = {
-        "model_dir": hparams["save_folder"],
-        "vocab_size": hparams["output_neurons"],
-        "annotation_train": hparams["train_csv"],
-        "annotation_read": "wrd",
-        "model_type": hparams["token_type"],
-        "character_coverage": 1.0,
-    }
-    run_on_main(SentencePiece, kwargs=tokenizer_options)  # trains once; the other processes then load it
-    tokenizer = SentencePiece(**tokenizer_options)
-    train_data, valid_data, test_datasets, train_loader_opts = dataio_prepare(hparams, tokenizer)
+    run = experiment.setup(sys.argv[1:])
+    hparams = run.hparams
+    train_data, valid_data, test_datasets, train_loader_opts = dataio_prepare(hparams)
 
     asr_brain = TransducerASR(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
         hparams=hparams,
-        run_opts=run_opts,
+        run_opts=run.run_opts,
         checkpointer=hparams["checkpointer"],
     )
-    asr_brain.tokenizer = tokenizer.sp
-    asr_brain.tokenizer_path = tokenizer.prefix_model_file + ".model"
     asr_brain.fit(
         asr_brain.hparams.epoch_counter,
         train_data,
@@ -319,9 +305,15 @@ def main():
     )
 
     if if_main_process():
-        results, settings = asr_brain.evaluate_wer_table(test_datasets)
+        asr_brain.on_evaluate_start(min_key="WER")
+        asr_brain.export_for_inference(os.path.dirname(run.base_file))
+        streaming_asr = StreamingTransducerASR.from_hparams(
+            source=hparams["output_folder"],
+            savedir=os.path.join(hparams["output_folder"], "inference"),
+            run_opts={"device": str(asr_brain.device)},
+        )
+        results, settings = asr_brain.evaluate_wer_table(test_datasets, streaming_asr)
         table = write_wer_table(results, settings, hparams["output_folder"])
-        asr_brain.export_for_inference(os.path.join(os.path.dirname(hparams_file), hparams["inference_hparams_template"]))
         print(f"\nWER (%) on {', '.join(results)}, greedy decoding:\n{table}\n")
         print(f"Results, logs and the StreamingASR folder: {hparams['output_folder']}")
 

@@ -1,93 +1,74 @@
 #!/usr/bin/env python3
 """Streaming transcription with a transducer trained by ``recipes/transducer/train.py``.
 
-Loads the run folder with ``speechbrain.inference.ASR.StreamingASR`` (its ``inference.yaml``), reads the audio with
-soundfile (torchaudio 2.11 has no streaming reader), feeds it chunk by chunk, and prints the transcript as each
-chunk arrives, then the final one.
+Loads the run folder with ``summarymixing.transducer.inference.StreamingTransducerASR`` (SpeechBrain's
+``StreamingASR``, exact from audio: the path of the WER table's ``streamed`` column), reads each audio file with
+soundfile, feeds it chunk by chunk and prints the transcript as each chunk arrives, then the final one.
 
-    python recipes/transducer/transcribe.py RUN_DIR AUDIO [--chunk-ms 640] [--left-chunks 32]
+    python recipes/transducer/transcribe.py RUN_DIR AUDIO [AUDIO ...] [--chunk-ms 640] [--left-chunks 32]
+
+With several files, each final line is ``AUDIO<TAB>transcript``; ``--json FILE`` also writes ``{AUDIO: transcript}``.
+The run folder's YAML is checked before it is loaded (no code outside torch, SpeechBrain, sentencepiece and
+summarymixing); ``--allow-any-code`` skips the check for a folder you trust.
 
 Authors
  * SummaryMixing contributors 2026
 """
 
 import argparse
+import json
 import os
 import sys
 
-import soundfile
-import torch
-import torchaudio
-from speechbrain.inference.ASR import StreamingASR
 from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
 
-
-def read_mono(path, sample_rate):
-    """Reads an audio file with soundfile as a mono float32 tensor at ``sample_rate``."""
-    try:
-        audio, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
-    except (RuntimeError, soundfile.LibsndfileError) as error:
-        raise SystemExit(f"transcribe.py: cannot read audio file {path}: {error}") from error
-    waveform = torch.from_numpy(audio).mean(dim=1)
-    if file_rate != sample_rate:
-        waveform = torchaudio.functional.resample(waveform, file_rate, sample_rate)
-    return waveform
-
-
-def stream_transcribe(asr, waveform, config):
-    """Yields the text decoded after each chunk (the final ones flush the feature extractor's lookahead).
-
-    Arguments
-    ---------
-    asr : speechbrain.inference.ASR.StreamingASR
-        The loaded model.
-    waveform : torch.Tensor
-        Mono audio ``[samples]`` at the model's sample rate.
-    config : DynChunkTrainConfig
-        Chunk size (encoder frames) and left context (chunks).
-
-    Yields
-    ------
-    str
-        Text decoded from each chunk (possibly empty).
-    """
-    chunk_samples = asr.get_chunk_size_frames(config)
-    flush_chunks = asr.hparams.fea_streaming_extractor.get_recommended_final_chunk_count(chunk_samples)
-    context = asr.make_streaming_context(config)
-    padded_length = -(-len(waveform) // chunk_samples) * chunk_samples + flush_chunks * chunk_samples
-    padded = torch.nn.functional.pad(waveform, (0, padded_length - len(waveform)))
-    for chunk in padded.split(chunk_samples):
-        yield asr.transcribe_chunk(context, chunk.unsqueeze(0))[0]
+from summarymixing.run_folder import UnsafeYamlError, write_atomically
+from summarymixing.transducer.inference import StreamingTransducerASR, read_audio_file
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", help="output_folder of a training run (holds inference.yaml)")
-    parser.add_argument("audio", help="audio file soundfile can read (wav, flac, ogg)")
+    parser.add_argument("audio", nargs="+", help="audio files soundfile can read (wav, flac, ogg, mp3)")
     parser.add_argument("--chunk-ms", type=int, default=640, help="chunk size in milliseconds (default 640)")
     parser.add_argument("--left-chunks", type=int, default=None, help="left context in chunks (default unlimited)")
-    parser.add_argument("--frame-ms", type=int, default=40, help="encoder frame duration in ms (default 40)")
+    parser.add_argument("--quiet", action="store_true", help="print only the final transcripts")
+    parser.add_argument("--json", help="also write {audio: transcript} to this file")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--allow-any-code", action="store_true", help="load the run folder's YAML unchecked")
     args = parser.parse_args(argv)
 
-    if not os.path.isfile(os.path.join(args.run_dir, "inference.yaml")):
-        raise SystemExit(f"transcribe.py: {args.run_dir}/inference.yaml not found; is it a finished training run?")
-    if args.chunk_ms <= 0 or args.chunk_ms % args.frame_ms:
-        raise SystemExit(f"transcribe.py: --chunk-ms {args.chunk_ms} must be a positive multiple of {args.frame_ms}")
-    asr = StreamingASR.from_hparams(
-        source=os.path.abspath(args.run_dir),
-        hparams_file="inference.yaml",
-        savedir=os.path.join(os.path.abspath(args.run_dir), "inference"),
-    )
-    waveform = read_mono(args.audio, asr.hparams.sample_rate)
-    config = DynChunkTrainConfig(args.chunk_ms // args.frame_ms, args.left_chunks)
+    if args.left_chunks is not None and args.left_chunks < 0:
+        parser.error(f"--left-chunks must be >= 0, got {args.left_chunks}")
+    run_dir = os.path.abspath(args.run_dir)
+    try:
+        asr = StreamingTransducerASR.from_hparams(
+            source=run_dir, savedir=os.path.join(run_dir, "inference"), allow_any_code=args.allow_any_code,
+            run_opts={"device": args.device},
+        )  # fmt: skip
+    except (FileNotFoundError, UnsafeYamlError) as error:
+        raise SystemExit(f"transcribe.py: {error}") from error
+    frame_ms = 1000 * asr.mods.front_end.frame_samples / asr.hparams.sample_rate
+    if args.chunk_ms <= 0 or args.chunk_ms % frame_ms:
+        parser.error(f"--chunk-ms {args.chunk_ms} must be a positive multiple of the {frame_ms:g} ms encoder frame")
+    config = DynChunkTrainConfig(int(args.chunk_ms // frame_ms), args.left_chunks)
 
-    transcript = ""
-    chunk_seconds = args.chunk_ms / 1000
-    for index, text in enumerate(stream_transcribe(asr, waveform, config)):
-        transcript += text
-        print(f"[{(index + 1) * chunk_seconds:6.2f} s] {transcript.strip()}", flush=True)
-    print(transcript.strip())
-    return transcript.strip()
+    transcripts = {}
+    for path in args.audio:
+        try:
+            waveform = read_audio_file(path, asr.hparams.sample_rate, asr.mods.front_end.min_samples)
+        except ValueError as error:
+            raise SystemExit(f"transcribe.py: {error}") from error
+        transcript = ""
+        for index, text in enumerate(asr.transcribe_waveform_streaming(waveform, config)):
+            transcript += text
+            if not args.quiet:
+                print(f"[{(index + 1) * args.chunk_ms / 1000:6.2f} s] {transcript.strip()}", flush=True)
+        transcripts[path] = " ".join(transcript.split())
+        print(transcripts[path] if len(args.audio) == 1 else f"{path}\t{transcripts[path]}", flush=True)
+    if args.json:
+        write_atomically(args.json, json.dumps(transcripts, indent=1))
+    return transcripts
 
 
 if __name__ == "__main__":

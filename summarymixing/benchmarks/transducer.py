@@ -6,7 +6,7 @@ differs). One training step is: fbank -> normalisation -> CNN front end -> encod
 prediction network -> joint network + transducer loss, 0.3 CTC -> backward -> AdamW step, on random audio of each
 length with 4 tokens per second (about LibriSpeech's rate for a 1000-token unigram vocabulary), equal batch for
 both models. Each point is measured with both ways of computing the joint network and loss
-(:class:`summarymixing.transducer_joint.TransducerJointLoss`): ``plain`` (the logits of the whole lattice,
+(:class:`summarymixing.transducer.joint.TransducerJointLoss`): ``plain`` (the logits of the whole lattice,
 ``joint_chunk_frames: null``) and ``chunked`` (the memory-efficient path the paper-size configurations use,
 ``joint_chunk_frames`` from the YAML).
 
@@ -50,7 +50,7 @@ from torch.utils.flop_counter import flop_registry
 
 from summarymixing.benchmarks.cell import best_times, matmul_throughput, peak_memory
 from summarymixing.benchmarks.encoder import NoMixer
-from summarymixing.transducer_joint import TransducerJointLoss
+from summarymixing.transducer.joint import TransducerJointLoss
 
 HPARAMS_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "hparams", "transducer")
 NO_MIXER = "no mixer"

@@ -11,6 +11,7 @@ Authors
  * SummaryMixing contributors 2026
 """
 
+import errno
 import logging
 import os
 import shutil
@@ -19,7 +20,13 @@ from speechbrain.utils.checkpoints import Checkpoint, Checkpointer
 from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
 STAGING_PREFIX = ".partial-"
+LOW_DISK_BYTES = 64 * 2**20
+"""Free space under which a failed save is reported as a full disk."""
 logger = logging.getLogger(__name__)
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint holds another model (other sizes or modules) than the one built."""
 
 
 class AtomicCheckpointer(Checkpointer):
@@ -42,10 +49,25 @@ class AtomicCheckpointer(Checkpointer):
 
     def save_checkpoint(self, meta={}, end_of_epoch=True, name=None, verbosity=logging.INFO):
         """Saves a checkpoint like ``Checkpointer.save_checkpoint`` (same arguments and return value), but it is
-        visible to ``find_checkpoint`` and ``recover_if_possible`` only once every file of it is written."""
+        visible to ``find_checkpoint`` and ``recover_if_possible`` only once every file of it is written.
+
+        A full disk reads as one clear error (``OSError`` ENOSPC naming the folder and the free space; torch
+        itself says ``unexpected pos``), and the half-written checkpoint is removed."""
         if if_main_process():
             self._remove_staging_folders()
-        staged = super().save_checkpoint(meta=meta, end_of_epoch=end_of_epoch, name=name, verbosity=logging.DEBUG)
+        try:
+            staged = super().save_checkpoint(meta=meta, end_of_epoch=end_of_epoch, name=name, verbosity=logging.DEBUG)
+        except (OSError, RuntimeError) as error:
+            self._remove_staging_folders()
+            free = shutil.disk_usage(self.checkpoints_dir).free
+            if getattr(error, "errno", None) == errno.ENOSPC or free < LOW_DISK_BYTES:
+                raise OSError(
+                    errno.ENOSPC,
+                    f"no space left on the device while saving a checkpoint in {self.checkpoints_dir} "
+                    f"({free / 2**20:.0f} MiB free); the previous checkpoints are intact: free space and run the "
+                    f"same command again to resume ({error})",
+                ) from error
+            raise
         ddp_barrier()
         if staged is None:  # not the main process
             return None
@@ -56,6 +78,19 @@ class AtomicCheckpointer(Checkpointer):
         kind = "end-of-epoch" if end_of_epoch else "intra-epoch"
         logger.log(verbosity, f"Saved an {kind} checkpoint in {final}")
         return Checkpoint(final, staged.meta, {key: final / path.name for key, path in staged.paramfiles.items()})
+
+    def _call_load_hooks(self, checkpoint):
+        """Loads a checkpoint; one that holds another model than the one built reads as one clear error."""
+        try:
+            super()._call_load_hooks(checkpoint)
+        except RuntimeError as error:
+            if "size mismatch" not in str(error) and "key(s) in state_dict" not in str(error):
+                raise
+            first = next((line.strip() for line in str(error).splitlines()[1:] if line.strip()), str(error))
+            raise CheckpointMismatchError(
+                f"{checkpoint.path} holds another model than the one this YAML builds ({first}); this folder "
+                "belongs to another run: use another output_folder, or delete it to start over"
+            ) from error
 
     # SpeechBrain calls these two only from save_checkpoint, to name the folder it writes into
     def _new_checkpoint_dirpath(self):

@@ -24,7 +24,7 @@ import itertools
 import torch
 import torchaudio
 
-from summarymixing.transducer import check_reduction, lattice_lengths, reduce_loss, transducer_loss
+from summarymixing.transducer.loss import check_reduction, lattice_lengths, reduce_loss, transducer_loss
 
 
 class TransducerJointLoss(torch.nn.Module):

@@ -1,7 +1,8 @@
 """The streaming WER table: which decoding settings are evaluated, their names, Markdown and JSON output.
 
 A setting is full context, or a chunk size in milliseconds with a left context in chunks (``None`` = unlimited),
-decoded either with chunk masks on the whole utterance (``masked``) or chunk by chunk (``streamed``). Its key is
+decoded either with chunk masks on the whole utterance (``masked``) or chunk by chunk from audio (``streamed``,
+by ``summarymixing.transducer.inference.StreamingTransducerASR``). Its key is
 ``full_context`` or ``chunk<ms>ms_left<chunks|inf>_<masked|streamed>``, e.g. ``chunk640ms_leftinf_streamed``.
 
 Authors
@@ -12,6 +13,8 @@ import json
 import os
 
 from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
+
+from summarymixing.run_folder import write_atomically
 
 FULL_CONTEXT = "full_context"
 MODES = ("masked", "streamed")
@@ -84,7 +87,7 @@ def format_markdown(results, settings):
     lines.append("| full context | " + " | ".join(f"{wers[FULL_CONTEXT]:.2f} | -" for wers in results.values()) + " |")
     for setting in settings:
         chunk, left = setting.split("_")
-        label = f"chunk {chunk[len('chunk'):-len('ms')]} ms, left {left[len('left'):]}"
+        label = f"chunk {chunk[len('chunk') : -len('ms')]} ms, left {left[len('left') :]}"
         cells = [f"{wers[f'{setting}_{mode}']:.2f}" for wers in results.values() for mode in MODES]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -111,11 +114,9 @@ def write_wer_table(results, settings, output_folder):
         The Markdown table.
     """
     table = format_markdown(results, settings)
-    with open(os.path.join(output_folder, "wer.md"), "w", encoding="utf-8") as markdown_file:
-        markdown_file.write(table + "\n")
+    write_atomically(os.path.join(output_folder, "wer.md"), table + "\n")
     for index, (test_set, wers) in enumerate(results.items()):
         names = [f"wer_{test_set}.json"] + (["wer.json"] if index == 0 else [])
         for name in names:
-            with open(os.path.join(output_folder, name), "w", encoding="utf-8") as json_file:
-                json.dump(wers, json_file, indent=2)
+            write_atomically(os.path.join(output_folder, name), json.dumps(wers, indent=2))
     return table

@@ -1,0 +1,323 @@
+"""Streaming transcription from audio with a transducer run folder: SpeechBrain's ``StreamingASR``, made exact.
+
+:class:`StreamingTransducerASR` is a ``speechbrain.inference.ASR.StreamingASR`` (same loading, same
+``transcribe_chunk`` / ``transcribe_file`` calls) whose front end is :class:`summarymixing.encoders.frontend.FrontEnd`
+and whose chunks are exactly ``chunk_size`` encoder frames of audio. Fed chunk by chunk, it gives the hypotheses
+of the offline front end and the chunk-masked encoder on the whole utterance (the ``masked`` column of the
+recipe's WER table): the recipe's ``streamed`` column is computed by this class, on the trained model.
+
+Differences from SpeechBrain 1.1.2's class, each needed for that equality:
+
+- a chunk of a ``chunk_size``-frame configuration is ``chunk_size * frame_samples`` samples (SpeechBrain asks for
+  ``(frame_samples - 1) * chunk_size`` samples, so its chunks drift);
+- the front end emits a frame once all the audio it depends on has arrived, and the encoder is fed in whole
+  chunks of ``chunk_size`` frames (the frames of a chunk wait for its last one), so a chunk's text comes
+  ``FrontEnd.reach`` samples (46 ms with the recipes' front end) after the chunk's audio ends;
+- the end of a stream is said (``final=True`` on its last chunk), so the last frames are the offline ones
+  instead of the frames of appended silence.
+
+Authors
+-------
+* The summarymixing contributors (2026)
+"""
+
+import os
+from dataclasses import dataclass
+
+import soundfile
+import torch
+import torchaudio
+from speechbrain.inference.ASR import ASRStreamingContext, StreamingASR
+from speechbrain.inference.interfaces import Pretrained
+
+from summarymixing.run_folder import check_yaml_code
+
+
+@dataclass
+class TransducerStreamingContext(ASRStreamingContext):
+    """SpeechBrain's streaming context plus the front-end frames waiting for a whole encoder chunk."""
+
+    pending_frames: torch.Tensor | None = None
+    """Front-end frames not yet encoded (fewer than ``config.chunk_size``)."""
+
+
+class StreamingTransducerASR(StreamingASR):
+    """``StreamingASR`` for the transducer run folders of ``recipes/transducer/train.py``, exact from audio.
+
+    Load a run folder with ``StreamingTransducerASR.from_hparams(source=RUN_DIR, hparams_file="inference.yaml",
+    savedir=RUN_DIR + "/inference")``. The YAML is checked before it is loaded (see
+    :mod:`summarymixing.run_folder`; ``allow_any_code=True`` skips the check for a trusted folder).
+
+    Needs the hparams ``front_end`` (a :class:`~summarymixing.encoders.frontend.FrontEnd`, also a module) and
+    SpeechBrain's streaming decoding keys; modules ``front_end``, ``enc`` and ``proj_enc``.
+
+    Arguments
+    ---------
+    *args, **kwargs
+        As for ``speechbrain.inference.interfaces.Pretrained`` (``modules``, ``hparams``, ``run_opts``,
+        ``freeze_params``).
+    """
+
+    HPARAMS_NEEDED = [
+        "front_end",
+        "make_decoder_streaming_context",
+        "decoding_function",
+        "make_tokenizer_streaming_context",
+        "tokenizer_decode_streaming",
+    ]
+    MODULES_NEEDED = ["front_end", "enc", "proj_enc"]
+
+    def __init__(self, *args, **kwargs):
+        # StreamingASR's own __init__ only reads SpeechBrain's feature wrapper, which this class replaces.
+        Pretrained.__init__(self, *args, **kwargs)
+
+    @classmethod
+    def from_hparams(cls, source, hparams_file="inference.yaml", allow_any_code=False, **kwargs):
+        """Loads a run folder on disk, after checking its YAML (:func:`summarymixing.run_folder.check_yaml_code`).
+
+        Arguments
+        ---------
+        source : str
+            The run folder.
+        hparams_file : str
+            Its inference YAML.
+        allow_any_code : bool
+            Skip the YAML check (a trusted folder).
+        **kwargs
+            Passed to ``Pretrained.from_hparams`` (e.g. ``savedir``, ``run_opts``).
+
+        Returns
+        -------
+        StreamingTransducerASR
+        """
+        path = os.path.join(source, hparams_file)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path} not found: is {source} the folder of a finished training run?")
+        check_yaml_code(path, allow_any_code)
+        return super().from_hparams(source=source, hparams_file=hparams_file, **kwargs)
+
+    def get_chunk_size_frames(self, dynchunktrain_config):
+        """The number of audio samples of one chunk: ``chunk_size`` encoder frames.
+
+        Arguments
+        ---------
+        dynchunktrain_config : DynChunkTrainConfig
+            Chunk size (encoder frames) and left context.
+
+        Returns
+        -------
+        int
+        """
+        return self.mods.front_end.frame_samples * dynchunktrain_config.chunk_size
+
+    def make_streaming_context(self, dynchunktrain_config):
+        """A blank context for one stream (or one batch of streams that end together).
+
+        Arguments
+        ---------
+        dynchunktrain_config : DynChunkTrainConfig
+            Chunk size (encoder frames) and left context (chunks; None = unlimited).
+
+        Returns
+        -------
+        TransducerStreamingContext
+        """
+        return TransducerStreamingContext(
+            config=dynchunktrain_config,
+            fea_extractor_context=self.mods.front_end.make_streaming_context(),
+            encoder_context=self.mods.enc.make_streaming_context(dynchunktrain_config),
+            decoder_context=self.hparams.make_decoder_streaming_context(),
+            tokenizer_context=None,
+        )
+
+    @torch.no_grad()
+    def encode_chunk(self, context, chunk, chunk_len=None, final=False):
+        """Encodes the next audio of a stream: the encoder chunks that it completes (none, one or more).
+
+        Arguments
+        ---------
+        context : TransducerStreamingContext
+            From :meth:`make_streaming_context`; updated in place.
+        chunk : torch.Tensor
+            Audio [batch, samples] at the model's sample rate (any length; normally
+            :meth:`get_chunk_size_frames` samples).
+        chunk_len : torch.Tensor, optional
+            Accepted for SpeechBrain's signature; the streams of a batch must end together, so only ones (or None)
+            are valid. Say where a stream ends with ``final``.
+        final : bool
+            Whether this is the last audio of the stream (its remaining frames are then encoded).
+
+        Returns
+        -------
+        torch.Tensor
+            Projected encoder output [batch, frames, joint_dim] (possibly no frames).
+        """
+        if not isinstance(context, TransducerStreamingContext):
+            raise TypeError(f"context must come from make_streaming_context(), got {type(context).__name__}")
+        if chunk_len is not None and not bool(torch.all(chunk_len == 1)):
+            raise ValueError(
+                "StreamingTransducerASR: the streams of a batch must end together; pass final=True "
+                "with the last chunk instead of relative chunk lengths"
+            )
+        chunk = chunk.float().to(self.device)
+        frames = self.mods.front_end.forward_streaming(chunk, context.fea_extractor_context, final=final)
+        if context.pending_frames is not None:
+            frames = torch.cat([context.pending_frames, frames], dim=1)
+        chunk_size = context.config.chunk_size
+        ready = frames.shape[1] if final else frames.shape[1] // chunk_size * chunk_size
+        encoded = [
+            self.mods.enc.forward_streaming(frames[:, start : start + chunk_size], context.encoder_context)
+            for start in range(0, ready, chunk_size)
+        ]
+        context.pending_frames = frames[:, ready:]
+        if not encoded:
+            return torch.zeros(chunk.shape[0], 0, self.mods.proj_enc.w.out_features, device=self.device)
+        return self.mods.proj_enc(torch.cat(encoded, dim=1))
+
+    def transcribe_chunk(self, context, chunk, chunk_len=None, final=False):
+        """The text that the next audio of a stream adds (possibly empty).
+
+        Arguments
+        ---------
+        context : TransducerStreamingContext
+            From :meth:`make_streaming_context`; updated in place.
+        chunk : torch.Tensor
+            Audio [batch, samples].
+        chunk_len : torch.Tensor, optional
+            See :meth:`encode_chunk`.
+        final : bool
+            Whether this is the last audio of the stream.
+
+        Returns
+        -------
+        list of str
+            One text per stream of the batch.
+        """
+        encoded = self.encode_chunk(context, chunk, chunk_len, final=final)
+        words, _ = self.decode_chunk(context, encoded)
+        return words
+
+    def transcribe_waveform_streaming(self, waveform, dynchunktrain_config):
+        """Transcribes audio chunk by chunk, as it would arrive from a microphone.
+
+        Arguments
+        ---------
+        waveform : torch.Tensor
+            Mono audio [samples] (or [1, samples]) at the model's sample rate.
+        dynchunktrain_config : DynChunkTrainConfig
+            Chunk size (encoder frames) and left context (chunks).
+
+        Yields
+        ------
+        str
+            The text each chunk adds (possibly empty); they concatenate to the transcript.
+        """
+        waveform = waveform.reshape(1, -1)
+        check_waveform(waveform[0], self.mods.front_end.min_samples, "waveform")
+        chunk_samples = self.get_chunk_size_frames(dynchunktrain_config)
+        context = self.make_streaming_context(dynchunktrain_config)
+        chunks = waveform.split(chunk_samples, dim=1)
+        for index, chunk in enumerate(chunks):
+            yield self.transcribe_chunk(context, chunk, final=index == len(chunks) - 1)[0]
+
+    def transcribe_file_streaming(self, path, dynchunktrain_config, **kwargs):
+        """Transcribes an audio file chunk by chunk (read with soundfile, downmixed and resampled).
+
+        Arguments
+        ---------
+        path : str
+            An audio file soundfile reads (wav, flac, ogg, mp3).
+        dynchunktrain_config : DynChunkTrainConfig
+            Chunk size (encoder frames) and left context (chunks).
+        **kwargs
+            Ignored (SpeechBrain's signature).
+
+        Yields
+        ------
+        str
+            The text each chunk adds (possibly empty).
+        """
+        waveform = read_audio_file(path, self.hparams.sample_rate, self.mods.front_end.min_samples)
+        yield from self.transcribe_waveform_streaming(waveform, dynchunktrain_config)
+
+    def transcribe_file(self, path, dynchunktrain_config, **kwargs):
+        """The transcript of an audio file, decoded chunk by chunk.
+
+        Arguments
+        ---------
+        path : str
+            An audio file.
+        dynchunktrain_config : DynChunkTrainConfig
+            Chunk size (encoder frames) and left context (chunks).
+        **kwargs
+            Ignored (SpeechBrain's signature).
+
+        Returns
+        -------
+        str
+        """
+        return "".join(self.transcribe_file_streaming(path, dynchunktrain_config)).strip()
+
+
+def read_audio_file(path, sample_rate, min_samples=1):
+    """Reads an audio file as a mono float32 tensor at ``sample_rate``, refusing what cannot be transcribed.
+
+    Arguments
+    ---------
+    path : str
+        An audio file soundfile reads.
+    sample_rate : int
+        The model's sample rate (the audio is resampled to it).
+    min_samples : int
+        The shortest audio the model takes.
+
+    Returns
+    -------
+    torch.Tensor
+        [samples].
+
+    Raises
+    ------
+    ValueError
+        Unreadable, empty, too short, or not finite; the message names the file.
+    """
+    try:
+        audio, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError) as error:
+        raise ValueError(f"cannot read audio file {path}: {error}") from error
+    waveform = torch.from_numpy(audio).mean(dim=1)
+    if file_rate != sample_rate and waveform.numel() > 0:
+        waveform = torchaudio.functional.resample(waveform, file_rate, sample_rate)
+    check_waveform(waveform, min_samples, path)
+    return waveform
+
+
+def check_waveform(waveform, min_samples, name):
+    """Raises a ValueError naming ``name`` for audio too short to transcribe or with non-finite samples.
+
+    Arguments
+    ---------
+    waveform : torch.Tensor
+        Mono audio [samples].
+    min_samples : int
+        The shortest audio the model takes.
+    name : str
+        The file (or what the audio is) for the message.
+
+    Example
+    -------
+    >>> check_waveform(torch.zeros(400), 320, "a.wav")
+    >>> check_waveform(torch.zeros(1), 320, "a.wav")
+    Traceback (most recent call last):
+    ...
+    ValueError: a.wav: 1 samples of audio, fewer than the 320 the model needs
+    >>> check_waveform(torch.full((400,), float("nan")), 320, "a.wav")
+    Traceback (most recent call last):
+    ...
+    ValueError: a.wav: 400 of 400 samples are NaN or infinite
+    """
+    if waveform.numel() < min_samples:
+        raise ValueError(f"{name}: {waveform.numel()} samples of audio, fewer than the {min_samples} the model needs")
+    bad = int((~torch.isfinite(waveform)).sum())
+    if bad:
+        raise ValueError(f"{name}: {bad} of {waveform.numel()} samples are NaN or infinite")
