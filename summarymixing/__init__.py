@@ -10,14 +10,14 @@ import importlib
 _EXPORTS = {
     "SummaryMixing": "summarymixing.cell",
     "SummaryMixingStreamingState": "summarymixing.cell",
-    "BranchformerEncoder": "summarymixing.branchformer",
-    "BranchformerEncoderLayer": "summarymixing.branchformer",
-    "ConformerEncoder": "summarymixing.conformer",
-    "ConformerEncoderLayer": "summarymixing.conformer",
-    "TransformerEncoder": "summarymixing.transformer",
-    "TransformerEncoderLayer": "summarymixing.transformer",
-    "TransformerASR": "summarymixing.transformer_asr",
-    "TransformerASRStreamingContext": "summarymixing.transformer_asr",
+    "BranchformerEncoder": "summarymixing.encoders",
+    "BranchformerEncoderLayer": "summarymixing.encoders",
+    "ConformerEncoder": "summarymixing.encoders",
+    "ConformerEncoderLayer": "summarymixing.encoders",
+    "TransformerEncoder": "summarymixing.encoders",
+    "TransformerEncoderLayer": "summarymixing.encoders",
+    "TransformerASR": "summarymixing.encoders",
+    "TransformerASRStreamingContext": "summarymixing.encoders",
     "transducer_loss": "summarymixing.transducer",
 }
 

@@ -25,8 +25,16 @@ import sys
 COMPILED_PAIR = ("torch", "torchaudio")
 """The packages that must be installed as an exact, proven pair."""
 
-REPORTED_PACKAGES = ("summarymixing", "torch", "torchaudio", "speechbrain", "hyperpyyaml", "numpy",
-                     "sentencepiece", "soundfile")
+REPORTED_PACKAGES = (
+    "summarymixing",
+    "torch",
+    "torchaudio",
+    "speechbrain",
+    "hyperpyyaml",
+    "numpy",
+    "sentencepiece",
+    "soundfile",
+)
 
 
 class CompiledPairError(ImportError):
@@ -117,10 +125,7 @@ def compiled_pair_message(error):
         if wanted
         else "install a torchaudio built for this torch"
     )
-    return (
-        f"torchaudio {installed['torchaudio']} does not load with torch {installed['torch']} "
-        f"({reason}); {advice}"
-    )
+    return f"torchaudio {installed['torchaudio']} does not load with torch {installed['torch']} ({reason}); {advice}"
 
 
 def report():
@@ -140,8 +145,10 @@ def report():
     True
     """
     pins = pinned_versions()
-    lines = [f"python         {platform.python_version()} ({sys.executable})",
-             f"platform       {platform.platform()} ({platform.machine()})"]
+    lines = [
+        f"python         {platform.python_version()} ({sys.executable})",
+        f"platform       {platform.platform()} ({platform.machine()})",
+    ]
     for package in REPORTED_PACKAGES:
         version = installed_version(package) or "not installed"
         pin = pins.get(package)
@@ -162,14 +169,18 @@ def _torch_lines():
         import torch
     except ImportError as error:
         return [f"torch          cannot be imported: {error}"]
-    lines = [f"torch build    CUDA {torch.version.cuda or 'none'}, cuDNN "
-             f"{torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else 'none'}",
-             f"threads        torch {torch.get_num_threads()}, CPUs {os.cpu_count()}"]
+    lines = [
+        f"torch build    CUDA {torch.version.cuda or 'none'}, cuDNN "
+        f"{torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else 'none'}",
+        f"threads        torch {torch.get_num_threads()}, CPUs {os.cpu_count()}",
+    ]
     if torch.cuda.is_available():
         for index in range(torch.cuda.device_count()):
             properties = torch.cuda.get_device_properties(index)
-            lines.append(f"device cuda:{index}  {properties.name}, {properties.total_memory / 2**30:.1f} GiB, "
-                         f"compute capability {properties.major}.{properties.minor}")
+            lines.append(
+                f"device cuda:{index}  {properties.name}, {properties.total_memory / 2**30:.1f} GiB, "
+                f"compute capability {properties.major}.{properties.minor}"
+            )
     else:
         lines.append("device         cpu only (torch.cuda.is_available() is False)")
     return lines

@@ -19,8 +19,15 @@ SPLITS = {"train-clean-100": "train", "dev-clean": "dev", "test-clean": "test"}
 def librispeech(tmp_path_factory):
     root = mini.layout("librispeech", tmp_path_factory.getbasetemp() / "mini")
     save = tmp_path_factory.mktemp("librispeech_csv")
-    prepare_librispeech(root, save, tr_splits=["train-clean-100"], dev_splits=["dev-clean"],
-                        te_splits=["test-clean"], merge_lst=["train-clean-100"], merge_name="train")
+    prepare_librispeech(
+        root,
+        save,
+        tr_splits=["train-clean-100"],
+        dev_splits=["dev-clean"],
+        te_splits=["test-clean"],
+        merge_lst=["train-clean-100"],
+        merge_name="train",
+    )
     return root, save
 
 
@@ -83,8 +90,15 @@ def test_second_calls_are_no_ops(librispeech):
     before = {name: os.path.getmtime(save / name) for name in os.listdir(save)}
     marker_time = os.path.getmtime(os.path.join(root, mini.MARKER))
     assert mini.layout("librispeech", os.path.dirname(root)) == root
-    prepare_librispeech(root, save, tr_splits=["train-clean-100"], dev_splits=["dev-clean"],
-                        te_splits=["test-clean"], merge_lst=["train-clean-100"], merge_name="train")
+    prepare_librispeech(
+        root,
+        save,
+        tr_splits=["train-clean-100"],
+        dev_splits=["dev-clean"],
+        te_splits=["test-clean"],
+        merge_lst=["train-clean-100"],
+        merge_name="train",
+    )
     assert {name: os.path.getmtime(save / name) for name in os.listdir(save)} == before
     assert os.path.getmtime(os.path.join(root, mini.MARKER)) == marker_time
 
@@ -164,3 +178,85 @@ def test_lexicon_needs_the_openslr_file(librispeech, tmp_path):
     with pytest.raises(DatasetError, match="create_lexicon needs the OpenSLR 11 lexicon: .*librispeech-lexicon.txt"):
         prepare_librispeech(root, tmp_path, dev_splits=["dev-clean"], create_lexicon=True)
     assert not os.path.exists(tmp_path / "dev-clean.csv")
+
+
+def test_audio_of_another_rate_or_with_two_channels_or_truncated_is_refused(librispeech, tmp_path):
+    copy, chapter, prefix = _copy_split(librispeech[0], tmp_path)
+    flac = chapter / f"{prefix}-0001.flac"
+    samples, rate = sf.read(flac)
+    sf.write(flac, samples[::2], rate // 2)
+    with pytest.raises(DatasetError, match=f"{prefix}-0001.flac is sampled at 8000 Hz; .* as 16000 Hz"):
+        prepare_librispeech(copy, tmp_path / "a", dev_splits=["dev-clean"])
+    sf.write(flac, [[sample, sample] for sample in samples], rate)
+    with pytest.raises(DatasetError, match=f"{prefix}-0001.flac has 2 channels"):
+        prepare_librispeech(copy, tmp_path / "a", dev_splits=["dev-clean"])
+    sf.write(flac, samples, rate)
+    flac.write_bytes(flac.read_bytes()[: os.path.getsize(flac) * 2 // 3])  # the header still says the full length
+    with pytest.raises(DatasetError, match=f"truncated audio .*{prefix}-0001.flac"):
+        prepare_librispeech(copy, tmp_path / "a", dev_splits=["dev-clean"])
+
+
+def test_untranscribed_audio_is_never_dropped_silently(librispeech, tmp_path, caplog):
+    copy, chapter, prefix = _copy_split(librispeech[0], tmp_path)
+    shutil.copy(chapter / f"{prefix}-0000.flac", chapter / f"{prefix}-9999.flac")
+    with caplog.at_level("WARNING"):
+        prepare_librispeech(copy, tmp_path / "a", dev_splits=["dev-clean"])
+    assert "1 .flac files have no transcript line" in caplog.text and f"{prefix}-9999.flac" in caplog.text
+    (chapter / f"{prefix}.trans.txt").unlink()
+    with pytest.raises(DatasetError, match=f".flac files in .*{os.path.basename(chapter)} but no transcript"):
+        prepare_librispeech(copy, tmp_path / "b", dev_splits=["dev-clean"])
+
+
+def test_transcript_encodings(librispeech, tmp_path):
+    copy, chapter, prefix = _copy_split(librispeech[0], tmp_path)
+    transcript = chapter / f"{prefix}.trans.txt"
+    transcript.write_bytes(b"\xef\xbb\xbf" + transcript.read_bytes())  # a UTF-8 byte-order mark
+    prepare_librispeech(copy, tmp_path / "a", dev_splits=["dev-clean"])
+    assert read_csv(tmp_path / "a" / "dev-clean.csv")[0]["ID"] == f"{prefix}-0000"
+    transcript.write_bytes(transcript.read_bytes().replace(b" ", " CAF\xe9 ".encode("latin-1"), 1))
+    with pytest.raises(DatasetError, match=f"{prefix}.trans.txt is not UTF-8 text: byte 0xe9"):
+        prepare_librispeech(copy, tmp_path / "b", dev_splits=["dev-clean"])
+
+
+def test_a_preparation_interrupted_with_other_options_is_not_trusted(librispeech, tmp_path, monkeypatch):
+    root, _ = librispeech
+    prepare_librispeech(root, tmp_path, dev_splits=["dev-clean"], te_splits=["test-clean"])
+    full = read_csv(tmp_path / "test-clean.csv")
+    import summarymixing.data.librispeech as librispeech_module
+
+    calls = []
+
+    def interrupted(rows, *args, **kwargs):  # killed while reading the second split's audio
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return add_durations(rows, *args, **kwargs)
+
+    add_durations = librispeech_module.add_durations
+    monkeypatch.setattr(librispeech_module, "add_durations", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_librispeech(root, tmp_path, dev_splits=["dev-clean"], te_splits=["test-clean"], select_n_sentences=3)
+    monkeypatch.undo()
+    assert len(read_csv(tmp_path / "dev-clean.csv")) == 3  # the interrupted run's manifest, mixed with the old one
+    prepare_librispeech(root, tmp_path, dev_splits=["dev-clean"], te_splits=["test-clean"])  # redone, not skipped
+    assert len(read_csv(tmp_path / "dev-clean.csv")) > 3 and read_csv(tmp_path / "test-clean.csv") == full
+
+
+def test_layout_never_deletes_a_folder_it_did_not_make(tmp_path):
+    corpus = tmp_path / "LibriSpeech"
+    (corpus / "train-clean-100").mkdir(parents=True)
+    (corpus / "train-clean-100" / "precious.flac").write_bytes(b"user data")
+    with pytest.raises(FileExistsError, match="not a mini corpus layout .* left untouched"):
+        mini.layout("librispeech", tmp_path)
+    assert (corpus / "train-clean-100" / "precious.flac").read_bytes() == b"user data"
+
+
+def test_layout_removes_what_a_killed_layout_left(tmp_path):
+    shared = tmp_path.parent / "mini"
+    mini.layout("librispeech", shared)
+    for cache in shared.glob(".mini_pool_*.npy"):
+        os.symlink(cache, tmp_path / cache.name)
+    abandoned = tmp_path / "LibriSpeech.partial-999999999"  # no such process
+    (abandoned / "dev-clean").mkdir(parents=True)
+    mini.layout("librispeech", tmp_path)
+    assert not abandoned.exists() and (tmp_path / "LibriSpeech" / mini.MARKER).is_file()

@@ -89,4 +89,10 @@ def test_errors_name_the_file_and_the_problem(commonvoice, tmp_path):
     (copy / "dev.tsv").write_text("".join(line.replace("sentence\t", "text\t", 1) for line in lines), encoding="utf-8")
     with pytest.raises(DatasetError, match=r"dev.tsv lacks the column\(s\) \['sentence'\]"):
         prepare_common_voice(copy, tmp_path / "a", language="cy")
+    (copy / "dev.tsv").write_text(lines[0], encoding="utf-8")  # the header alone
+    with pytest.raises(DatasetError, match="dev.tsv lists no clip with a sentence: the split would be empty"):
+        prepare_common_voice(copy, tmp_path / "a", language="cy")
+    (copy / "dev.tsv").write_bytes("".join(lines).replace("\t", "\tcaf\xe9 ", 1).encode("latin-1", "replace"))
+    with pytest.raises(DatasetError, match="dev.tsv is not UTF-8 text"):
+        prepare_common_voice(copy, tmp_path / "a", language="cy")
     assert not os.path.exists(tmp_path / "a" / "dev.csv")

@@ -27,7 +27,8 @@ def _prepare(root, folder, **options):
 
 def test_layout_has_sessions_label_files_and_wavs(iemocap):
     assert sorted(name for name in os.listdir(iemocap) if name.startswith("Session")) == [
-        f"Session{i}" for i in range(1, 6)]
+        f"Session{i}" for i in range(1, 6)
+    ]
     label_file = os.path.join(iemocap, "Session1", "dialog", "EmoEvaluation", "Ses01F_impro01.txt")
     with open(label_file) as handle:
         assert handle.readline().startswith("% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]")

@@ -33,8 +33,8 @@ def test_layout_has_flac_and_voice_activity_json_per_file(librilight):
             metadata = json.load(handle)
         assert {"speaker", "book_meta", "snr", "voice_activity"} <= set(metadata)
         assert os.path.basename(os.path.dirname(os.path.dirname(path))) == metadata["speaker"]
-        assert os.path.isfile(path[:-len(".json")] + ".flac")
-        members = ids[os.path.basename(path)[:-len(".json")]]
+        assert os.path.isfile(path[: -len(".json")] + ".flac")
+        members = ids[os.path.basename(path)[: -len(".json")]]
         lengths = [offset - onset for onset, offset in metadata["voice_activity"]]
         expected = [pool[member]["duration"] - 2 * mini.PAD_SECONDS for member in members]
         assert lengths == pytest.approx(expected, abs=2e-3)
@@ -51,7 +51,7 @@ def test_segments_respect_bounds_and_voice_activity(librilight, tmp_path, bounds
     for path in _files(librilight):
         with open(path) as handle:
             voice_activity = json.load(handle)["voice_activity"]
-        flac = path[:-len(".json")] + ".flac"
+        flac = path[: -len(".json")] + ".flac"
         onsets[flac] = {round(onset * 16000) for onset, _ in voice_activity}
         offsets[flac] = {round(offset * 16000) for _, offset in voice_activity}
     for row in rows:
@@ -81,7 +81,7 @@ def test_second_call_is_a_no_op_and_changed_bounds_rewrite(librilight, tmp_path)
     assert min(float(row["duration"]) for row in read_csv(tmp_path / "small.csv")) >= 3.0
 
 
-def test_errors_name_the_file_and_the_problem(librilight, tmp_path):
+def test_errors_name_the_file_and_the_problem(librilight, tmp_path, caplog):
     with pytest.raises(FileNotFoundError, match="subset 'medium'"):
         prepare_librilight(librilight, tmp_path / "a", subsets=["medium"])
     copy = tmp_path / "librilight"
@@ -96,7 +96,12 @@ def test_errors_name_the_file_and_the_problem(librilight, tmp_path):
     open(first, "w").write(json.dumps(metadata))
     with pytest.raises(DatasetError, match="not a sorted"):
         prepare_librilight(copy, tmp_path / "a", min_duration=2, max_duration=8)
-    os.remove(first[:-len(".json")] + ".flac")
+    os.remove(first)
+    with caplog.at_level("WARNING"):
+        prepare_librilight(copy, tmp_path / "b", min_duration=2, max_duration=8)
+    assert "1 .flac files have no .json voice-activity file and are left out" in caplog.text
+    open(first, "w").write(json.dumps(metadata))
+    os.remove(first[: -len(".json")] + ".flac")
     with pytest.raises(DatasetError, match="metadata without audio .*flac is missing"):
         prepare_librilight(copy, tmp_path / "a", min_duration=2, max_duration=8)
     assert not os.path.exists(tmp_path / "a" / "small.csv")

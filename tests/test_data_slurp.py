@@ -36,15 +36,22 @@ def test_manifests_match_the_pool(slurp):
     root, save = slurp
     ids, pool = mini.layout_ids(root), mini.pool_by_id()
     counts = {}
-    for split, pool_split in [("train_real", "train"), ("train_synthetic", "train"), ("devel", "dev"),
-                              ("test", "test")]:
+    for split, pool_split in [
+        ("train_real", "train"),
+        ("train_synthetic", "train"),
+        ("devel", "dev"),
+        ("test", "test"),
+    ]:
         rows = read_csv(save / f"{split}-type=direct.csv")
         counts[split] = len(rows)
         for row in rows:
             source = pool[ids[row["ID"]]]
             assert source["split"] == pool_split and row["transcript"] == source["text"].upper()
             assert (row["scenario"], row["action"], row["intent"]) == (
-                source["scenario"], source["action"], source["intent"])
+                source["scenario"],
+                source["action"],
+                source["intent"],
+            )
             assert float(row["duration"]) == pytest.approx(source["duration"], abs=1e-3)
             semantics = ast.literal_eval(row["semantics"].replace("|", ","))
             assert (semantics["scenario"], semantics["action"]) == (source["scenario"], source["action"])
@@ -71,8 +78,20 @@ def test_errors_name_the_file_and_the_problem(slurp, tmp_path):
     os.makedirs(copy / "slurp_real")
     with pytest.raises(DatasetError, match="transcript without audio .*test.jsonl line 1"):
         prepare_slurp(copy, tmp_path / "a", ["test"])
+    records = [json.loads(line) for line in (copy / "dataset" / "slurp" / "test.jsonl").read_text().splitlines()]
     (copy / "dataset" / "slurp" / "test.jsonl").write_text('{"sentence": "hello"}\n')
-    with pytest.raises(DatasetError, match="test.jsonl line 1: not a SLURP record"):
+    with pytest.raises(DatasetError, match=r"test.jsonl line 1: a SLURP record needs the key\(s\) \['recordings'"):
+        prepare_slurp(copy, tmp_path / "a", ["test"])
+    without_tokens = {key: value for key, value in records[0].items() if key != "tokens"}
+    (copy / "dataset" / "slurp" / "test.jsonl").write_text(json.dumps(without_tokens) + "\n")
+    with pytest.raises(DatasetError, match=r"test.jsonl line 1: a SLURP record needs the key\(s\) \['tokens'\]"):
+        prepare_slurp(copy, tmp_path / "a", ["test"])
+    without_file = {**records[0], "recordings": [{"wer": 0.0}]}
+    (copy / "dataset" / "slurp" / "test.jsonl").write_text(json.dumps(without_file) + "\n")
+    with pytest.raises(DatasetError, match="test.jsonl line 1: a recording without a 'file'"):
+        prepare_slurp(copy, tmp_path / "a", ["test"])
+    (copy / "dataset" / "slurp" / "test.jsonl").write_text(json.dumps(records))
+    with pytest.raises(DatasetError, match="test.jsonl holds a JSON array; SLURP files are JSON Lines"):
         prepare_slurp(copy, tmp_path / "a", ["test"])
     os.remove(copy / "dataset" / "slurp" / "devel.jsonl")
     with pytest.raises(FileNotFoundError, match="split 'devel' not found"):

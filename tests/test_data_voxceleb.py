@@ -24,9 +24,9 @@ def test_trial_list_is_balanced_over_unseen_speakers(voxceleb):
     ids, pool = mini.layout_ids(voxceleb), mini.pool_by_id()
     assert sum(label for label, _, _ in trials) * 2 == len(trials) > 100
     for label, enrol, test in trials:
-        speakers = [pool[ids[path[:-len(".wav")]]]["speaker"] for path in (enrol, test)]
+        speakers = [pool[ids[path[: -len(".wav")]]]["speaker"] for path in (enrol, test)]
         assert (speakers[0] == speakers[1]) == bool(label)
-        assert all(pool[ids[path[:-len(".wav")]]]["split"] != "train" for path in (enrol, test))
+        assert all(pool[ids[path[: -len(".wav")]]]["split"] != "train" for path in (enrol, test))
         assert os.path.isfile(os.path.join(voxceleb, "wav", enrol)) and enrol.split("/")[0].startswith("id1027")
 
 
@@ -38,11 +38,12 @@ def test_manifests_hold_out_trial_speakers_and_match_the_pool(voxceleb, tmp_path
     assert list(train[0]) == ["ID", "duration", "wav", "start", "stop", "spk_id"]
     held_out = {row["spk_id"] for row in enrol + test}
     assert not held_out & {row["spk_id"] for row in train + dev}
-    assert {row["spk_id"] for row in train} == {mini.voxceleb_speakers()[r["speaker"]] for r in
-                                                mini.pool_rows("en", "train")}
+    assert {row["spk_id"] for row in train} == {
+        mini.voxceleb_speakers()[r["speaker"]] for r in mini.pool_rows("en", "train")
+    }
     for row in train + dev:
         assert int(row["stop"]) - int(row["start"]) == 16000 and float(row["duration"]) == 1.0
-        source = pool[ids[os.path.relpath(row["wav"], os.path.join(voxceleb, "wav"))[:-len(".wav")]]]
+        source = pool[ids[os.path.relpath(row["wav"], os.path.join(voxceleb, "wav"))[: -len(".wav")]]]
         assert int(row["stop"]) <= source["duration"] * 16000 + 1
     assert len(train) + len(dev) == sum((r["stop"] - r["start"]) // 16000 for r in mini.pool_rows("en", "train"))
     for row in enrol + test:
@@ -52,15 +53,29 @@ def test_manifests_hold_out_trial_speakers_and_match_the_pool(voxceleb, tmp_path
 
 
 def test_random_segment_and_speaker_split(voxceleb, tmp_path):
-    prepare_voxceleb(voxceleb, tmp_path, _trials(voxceleb), splits=["train", "dev"], random_segment=True,
-                     split_speaker=True, split_ratio=[80, 20])
+    prepare_voxceleb(
+        voxceleb,
+        tmp_path,
+        _trials(voxceleb),
+        splits=["train", "dev"],
+        random_segment=True,
+        split_speaker=True,
+        split_ratio=[80, 20],
+    )
     train, dev = read_csv(tmp_path / "train.csv"), read_csv(tmp_path / "dev.csv")
     assert len(train) + len(dev) == len(mini.pool_rows("en", "train"))
     assert not {row["spk_id"] for row in train} & {row["spk_id"] for row in dev}
     assert len({row["spk_id"] for row in dev}) == 4
     written = os.path.getmtime(tmp_path / "train.csv")
-    prepare_voxceleb(voxceleb, tmp_path, _trials(voxceleb), splits=["train", "dev"], random_segment=True,
-                     split_speaker=True, split_ratio=[80, 20])
+    prepare_voxceleb(
+        voxceleb,
+        tmp_path,
+        _trials(voxceleb),
+        splits=["train", "dev"],
+        random_segment=True,
+        split_speaker=True,
+        split_ratio=[80, 20],
+    )
     assert os.path.getmtime(tmp_path / "train.csv") == written
 
 

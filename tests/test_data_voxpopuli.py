@@ -22,7 +22,15 @@ def test_layout_has_year_folders_of_ogg_and_asr_tsvs(voxpopuli):
     assert {"asr_train.tsv", "asr_dev.tsv", "asr_test.tsv", "2019", "2020"} <= names
     with open(os.path.join(voxpopuli, "asr_test.tsv")) as handle:
         assert handle.readline().rstrip("\n").split("\t") == [
-            "id", "raw_text", "normalized_text", "speaker_id", "split", "gender", "is_gold_transcript", "accent"]
+            "id",
+            "raw_text",
+            "normalized_text",
+            "speaker_id",
+            "split",
+            "gender",
+            "is_gold_transcript",
+            "accent",
+        ]
         segment = handle.readline().split("\t")[0]
     info = sf.info(os.path.join(voxpopuli, segment[:4], segment + ".ogg"))
     assert (info.samplerate, info.channels, info.format, info.subtype) == (16000, 1, "OGG", "VORBIS")

@@ -41,8 +41,15 @@ def test_a_torchaudio_that_does_not_load_is_named_with_both_versions(monkeypatch
 
 def test_report_command_prints_versions_and_devices():
     result = subprocess.run([sys.executable, "-m", "summarymixing"], capture_output=True, text=True, check=True)
-    for line_start in ("python ", "torch ", "torchaudio ", "speechbrain ", "compiled pair  torch and torchaudio load",
-                       "torch build    CUDA", "device "):
+    for line_start in (
+        "python ",
+        "torch ",
+        "torchaudio ",
+        "speechbrain ",
+        "compiled pair  torch and torchaudio load",
+        "torch build    CUDA",
+        "device ",
+    ):
         assert any(line.startswith(line_start) for line in result.stdout.splitlines()), result.stdout
 
 

@@ -99,8 +99,19 @@ def test_frozen_encoder_stays_frozen():
     "head, out_shape",
     [
         (BiLSTM(8, hidden_size=6), (2, 7, 12)),
-        (LengthFree(ContextNet(input_shape=(None, None, 8), out_channels=12, conv_channels=[16] * 2,
-                               strides=[1, 1], num_blocks=2, num_layers=1)), (2, 7, 12)),
+        (
+            LengthFree(
+                ContextNet(
+                    input_shape=(None, None, 8),
+                    out_channels=12,
+                    conv_channels=[16] * 2,
+                    strides=[1, 1],
+                    num_blocks=2,
+                    num_layers=1,
+                )
+            ),
+            (2, 7, 12),
+        ),
         (MeanPooling(), (2, 1, 8)),
         (BiLSTMPooling(8, hidden_size=6), (2, 1, 8)),
         (ECAPA_TDNN(8, channels=[16, 16, 16, 16, 48], lin_neurons=10), (2, 1, 10)),
@@ -143,10 +154,15 @@ def _classification_probe(tmp_path, encoder):
         "epoch_counter": epoch_counter,
         "train_logger": FileTrainLogger(tmp_path / "train_log.txt"),
     }
-    modules = {"ssl_encoder": FrozenEncoder(encoder), "weighted_sum": weighted_sum,
-               "head": head, "output_layer": output_layer}
-    return ClassificationProbeBrain(modules, hparams=hparams, checkpointer=checkpointer,
-                                    run_opts={"noprogressbar": True})
+    modules = {
+        "ssl_encoder": FrozenEncoder(encoder),
+        "weighted_sum": weighted_sum,
+        "head": head,
+        "output_layer": output_layer,
+    }
+    return ClassificationProbeBrain(
+        modules, hparams=hparams, checkpointer=checkpointer, run_opts={"noprogressbar": True}
+    )
 
 
 def _toy_classification_set():
@@ -167,8 +183,13 @@ def test_probing_leaves_the_encoder_unchanged_and_trains_the_layer_weights(tmp_p
     before = {name: value.clone() for name, value in encoder.state_dict().items()}
     probe = _classification_probe(tmp_path, encoder)
     dataset = _toy_classification_set()
-    probe.fit(probe.hparams.epoch_counter, dataset, dataset, train_loader_kwargs={"batch_size": 4},
-              valid_loader_kwargs={"batch_size": 4})
+    probe.fit(
+        probe.hparams.epoch_counter,
+        dataset,
+        dataset,
+        train_loader_kwargs={"batch_size": 4},
+        valid_loader_kwargs={"batch_size": 4},
+    )
     for name, value in encoder.state_dict().items():
         torch.testing.assert_close(value, before[name], rtol=0, atol=0, msg=f"encoder {name} changed")
     assert all(param.grad is None for param in encoder.parameters())
@@ -188,8 +209,11 @@ def test_read_trials_and_cosine_scoring(tmp_path):
     trials.write_text("1 a/x/1.wav a/y/2.wav\n0 a/x/1.wav b/z/3.wav\n")
     parsed = read_trials(trials)
     assert parsed == [(1, "a/x/1", "a/y/2"), (0, "a/x/1", "b/z/3")]
-    embeddings = {"a/x/1": torch.tensor([1.0, 0.0]), "a/y/2": torch.tensor([1.0, 0.1]),
-                  "b/z/3": torch.tensor([-1.0, 0.2])}
+    embeddings = {
+        "a/x/1": torch.tensor([1.0, 0.0]),
+        "a/y/2": torch.tensor([1.0, 0.1]),
+        "b/z/3": torch.tensor([-1.0, 0.2]),
+    }
     positive, negative = cosine_scores(parsed, embeddings)
     assert verification_metrics(positive, negative)["EER"] == 0.0
     with pytest.raises(KeyError, match="b/z/3"):
@@ -206,8 +230,14 @@ def test_results_files_and_side_by_side_table(tmp_path):
     for encoder, wer in [("summarymixing", 12.5), ("mhsa", 13.0)]:
         folder = tmp_path / encoder
         folder.mkdir()
-        write_results(folder, "librispeech_asr", "bilstm", {"WER test-clean": wer, "CER test-clean": 4.0},
-                      ["WER test-clean"], weights)
+        write_results(
+            folder,
+            "librispeech_asr",
+            "bilstm",
+            {"WER test-clean": wer, "CER test-clean": 4.0},
+            ["WER test-clean"],
+            weights,
+        )
     results = {name: [read_results(tmp_path / name)] for name in ("summarymixing", "mhsa")}
     assert results["mhsa"][0]["layer_weights"] == weights
     assert read_results(tmp_path) is None
@@ -231,13 +261,23 @@ def test_interrupted_probe_resumes_from_its_checkpoint(tmp_path):
     encoder = StandInEncoder()
     dataset = _toy_classification_set()
     first = _classification_probe(tmp_path, encoder)
-    first.fit(first.hparams.epoch_counter, dataset, dataset, train_loader_kwargs={"batch_size": 4},
-              valid_loader_kwargs={"batch_size": 4})
+    first.fit(
+        first.hparams.epoch_counter,
+        dataset,
+        dataset,
+        train_loader_kwargs={"batch_size": 4},
+        valid_loader_kwargs={"batch_size": 4},
+    )
     trained_weights = first.layer_weights()
     resumed = _classification_probe(tmp_path, encoder)  # a fresh process: new modules, same folder
     resumed.hparams.epoch_counter.limit = 3
-    resumed.fit(resumed.hparams.epoch_counter, dataset, dataset, train_loader_kwargs={"batch_size": 4},
-                valid_loader_kwargs={"batch_size": 4})
+    resumed.fit(
+        resumed.hparams.epoch_counter,
+        dataset,
+        dataset,
+        train_loader_kwargs={"batch_size": 4},
+        valid_loader_kwargs={"batch_size": 4},
+    )
     log = (tmp_path / "train_log.txt").read_text()
     assert [line.split(",")[0] for line in log.splitlines()] == ["epoch: 1", "epoch: 2", "epoch: 3"]
     assert f"layer_weights: {' '.join(f'{w:.3f}' for w in trained_weights)}" in log.splitlines()[1]

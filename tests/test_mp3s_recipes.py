@@ -46,8 +46,13 @@ MINI_METRICS = {
     "slurp_intent": ("accuracy", 0.0, 100.0),
 }
 # probe -> the head of its mini.yaml
-MINI_HEADS = {"librispeech_asr": "bilstm", "commonvoice_cy": "bilstm", "voxceleb_verification": "ecapa",
-              "iemocap_emotion": "ecapa", "slurp_intent": "bilstm"}
+MINI_HEADS = {
+    "librispeech_asr": "bilstm",
+    "commonvoice_cy": "bilstm",
+    "voxceleb_verification": "ecapa",
+    "iemocap_emotion": "ecapa",
+    "slurp_intent": "bilstm",
+}
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +67,23 @@ def tiny_ssl_run(tmp_path_factory):
 
 
 def _run_benchmark(ssl_folder, output, mini_folder):
-    command = [sys.executable, RUNNER, f"tiny={ssl_folder}", "--output", str(output), "--mini",
-               "--tasks", ",".join(MINI_METRICS), "--quick", "8", "--mini_folder", str(mini_folder),
-               "--", "--number_of_epochs=2", "--noprogressbar"]
+    command = [
+        sys.executable,
+        RUNNER,
+        f"tiny={ssl_folder}",
+        "--output",
+        str(output),
+        "--mini",
+        "--tasks",
+        ",".join(MINI_METRICS),
+        "--quick",
+        "8",
+        "--mini_folder",
+        str(mini_folder),
+        "--",
+        "--number_of_epochs=2",
+        "--noprogressbar",
+    ]
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True)
 
 
@@ -119,11 +138,19 @@ def test_runner_writes_the_combined_table_and_resumes(mini_benchmark, tiny_ssl_r
 
 
 def test_runner_rejects_unknown_probes_and_missing_data(tiny_ssl_run, tmp_path):
-    unknown = subprocess.run([sys.executable, RUNNER, str(tiny_ssl_run), "--output", str(tmp_path),
-                              "--tasks", "timit"], cwd=REPO, capture_output=True, text=True)
+    unknown = subprocess.run(
+        [sys.executable, RUNNER, str(tiny_ssl_run), "--output", str(tmp_path), "--tasks", "timit"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert unknown.returncode != 0 and "unknown probe(s) ['timit']" in unknown.stderr
-    no_data = subprocess.run([sys.executable, RUNNER, str(tiny_ssl_run), "--output", str(tmp_path),
-                              "--tasks", "slurp_intent"], cwd=REPO, capture_output=True, text=True)
+    no_data = subprocess.run(
+        [sys.executable, RUNNER, str(tiny_ssl_run), "--output", str(tmp_path), "--tasks", "slurp_intent"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert no_data.returncode != 0 and "--data slurp_intent=FOLDER" in no_data.stderr
 
 

@@ -27,14 +27,17 @@ def frontend():
 
 def test_frame_counter_matches_the_front_end_for_many_lengths(frontend):
     hop = 160
-    lengths = [1, 159, 160, 161, 319, 320, 321, 479, 480, 481] + [k * hop + d for k in (7, 50, 99) for d in (-1, 0, 1)]
-    lengths += torch.randint(1, 48000, (40,), generator=torch.Generator().manual_seed(1)).tolist()
+    lengths = [960, 1119, 1120, 1279, 1280, 1281, 1439, 1440] + [k * hop + d for k in (10, 50, 99) for d in (-1, 0, 1)]
+    lengths += torch.randint(960, 48000, (40,), generator=torch.Generator().manual_seed(1)).tolist()
     with torch.no_grad():
         for length in lengths:
             latents, frame_lens = frontend(torch.randn(1, length))
             assert latents.shape[1] == frame_lens.item() == frontend.frame_counter(torch.tensor([length])).item()
     counts = frontend.frame_counter(torch.tensor(lengths))
-    assert counts.tolist() == [((n // hop + 1) + 1) // 2 for n in lengths]  # ceil(fbank frames / 2), stride 2
+    # unpadded convolutions: kernel 3 stride 2, then kernel 3 stride 1
+    assert counts.tolist() == [((n // hop + 1) - 3) // 2 + 1 - 2 for n in lengths]
+    with pytest.raises(ValueError, match="an utterance of 959 samples is too short for the convolutions"):
+        frontend(torch.randn(1, 959))
 
 
 def test_padded_batch_gives_each_utterance_its_own_frames(frontend):
@@ -142,8 +145,9 @@ def test_matmul_quantiser_equals_speechbrains(training):
 
 def tiny_model(freeze):
     torch.manual_seed(0)
-    conformer = ConformerEncoder(3, 16, 32, 2, attention_type="regularMHA", output_hidden_states=True,
-                                 layerdrop_prob=0.5)
+    conformer = ConformerEncoder(
+        3, 16, 32, 2, attention_type="regularMHA", output_hidden_states=True, layerdrop_prob=0.5
+    )
     return PretrainedWav2Vec2(MelCNNFrontEnd(channels=(8, 8)), ContextEncoder(8, 16, conformer), freeze=freeze)
 
 
@@ -151,14 +155,16 @@ def test_hidden_states_order_and_count():
     model = tiny_model(freeze=True)
     wavs, wav_lens = torch.randn(2, 8000), torch.tensor([1.0, 0.5])
     hidden = model(wavs, wav_lens)
-    assert hidden.shape == (model.num_hidden, 2, 26, model.hidden_size) == (4, 2, 26, 16)
+    assert hidden.shape == (model.num_hidden, 2, 23, model.hidden_size) == (4, 2, 23, 16)
     latents, frame_lens = model.frontend(wavs, wav_lens)
     output, _ = model.context_encoder(latents, frame_lens)
-    torch.testing.assert_close(hidden[0], model.context_encoder.input_projection(latents))
-    padding = torch.arange(26)[None, :] >= frame_lens[:, None]
-    torch.testing.assert_close(hidden[-1], model.context_encoder.encoder.layers[-1](
-        hidden[-2], src_key_padding_mask=padding)[0])
-    torch.testing.assert_close(output, model.context_encoder.encoder.norm(hidden[-1]))
+    projected = model.context_encoder.input_projector(latents)
+    torch.testing.assert_close(hidden[0], projected + model.context_encoder.positional_encoding(projected))
+    padding = torch.arange(23)[None, :] >= frame_lens[:, None]
+    torch.testing.assert_close(
+        hidden[-1], model.context_encoder.latent_encoder.layers[-1](hidden[-2], src_key_padding_mask=padding)[0]
+    )
+    torch.testing.assert_close(output, model.context_encoder.latent_encoder.norm(hidden[-1]))
 
 
 def test_frozen_model_stays_in_eval_without_grad():
@@ -169,7 +175,7 @@ def test_frozen_model_stays_in_eval_without_grad():
     assert trainable.training
     assert all(trainable(torch.randn(1, 4000)).shape[0] == 4 for _ in range(5))  # layerdrop off
     trainable(torch.randn(1, 4000)).sum().backward()
-    assert trainable.context_encoder.input_projection.weight.grad is not None
+    assert trainable.context_encoder.input_projector.weight.grad is not None
 
 
 def test_mask_shape_mismatch_is_an_error():

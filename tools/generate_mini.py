@@ -3,7 +3,7 @@
 The pool is built once by a person with a speech synthesiser and committed, so users and CI need none:
 
     apt-get update && apt-get install -y espeak-ng flite sox
-    python -m summarymixing.data.generate_mini            # rewrites summarymixing/data/mini_pool/
+    python tools/generate_mini.py            # rewrites summarymixing/data/mini_pool/
 
 What it synthesises (the sentences are fixed by the seed; espeak-ng and flite are deterministic and sox runs
 with ``-R``, so a re-run with the same tool versions repeats the samples; the committed pool predates ``-R``, so
@@ -41,8 +41,22 @@ from summarymixing.data.mini import PAD_SECONDS, POOL_FOLDER, SAMPLE_RATE
 
 OPUS_COMPRESSION_LEVEL = 0.95
 POOL_COLUMNS = [
-    "id", "language", "speaker", "gender", "voice", "style", "split", "text", "annotation",
-    "scenario", "action", "intent", "reel", "start", "stop", "duration",
+    "id",
+    "language",
+    "speaker",
+    "gender",
+    "voice",
+    "style",
+    "split",
+    "text",
+    "annotation",
+    "scenario",
+    "action",
+    "intent",
+    "reel",
+    "start",
+    "stop",
+    "duration",
 ]
 
 # Speaking styles: espeak-ng SSML prosody, flite duration stretch, sox pitch shift (cents) and peak level.
@@ -56,21 +70,46 @@ STYLE_NAMES = list(STYLES)
 
 # (synthesiser, voice, base pitch 0-99 for espeak-ng, gender)
 ENGLISH_VOICES = [  # the flite voices sound unlike espeak-ng: they are all training voices
-    ("espeak", "en-us+m1", 45, "m"), ("espeak", "en-gb+f2", 55, "f"), ("espeak", "en-gb-scotland+m3", 40, "m"),
-    ("espeak", "en-029+f3", 60, "f"), ("flite", "awb", 0, "m"), ("flite", "kal16", 0, "m"),
-    ("espeak", "en-gb-x-gbclan+m5", 35, "m"), ("espeak", "en-us+f5", 65, "f"), ("espeak", "en-gb+m6", 55, "m"),
-    ("espeak", "en-gb-x-gbcwmd+f1", 45, "f"), ("espeak", "en-us+croak", 50, "m"), ("espeak", "en-gb+klatt", 50, "m"),
-    ("espeak", "en-us+m7", 60, "m"), ("espeak", "en-gb-scotland+f2", 45, "f"), ("espeak", "en-029+m2", 50, "m"),
-    ("espeak", "en-us+klatt3", 55, "f"), ("flite", "slt", 0, "f"), ("flite", "rms", 0, "m"),
-    ("espeak", "en-gb-x-rp+f4", 60, "f"), ("espeak", "en-us-nyc+m3", 40, "m"),
-    ("espeak", "en-gb+m2", 60, "m"), ("espeak", "en-gb-x-rp+m4", 50, "m"), ("espeak", "en-us+f1", 50, "f"),
-    ("espeak", "en-gb-x-gbclan+f3", 55, "f"), ("espeak", "en-us-nyc+f4", 50, "f"), ("espeak", "en-029+m6", 45, "m"),
+    ("espeak", "en-us+m1", 45, "m"),
+    ("espeak", "en-gb+f2", 55, "f"),
+    ("espeak", "en-gb-scotland+m3", 40, "m"),
+    ("espeak", "en-029+f3", 60, "f"),
+    ("flite", "awb", 0, "m"),
+    ("flite", "kal16", 0, "m"),
+    ("espeak", "en-gb-x-gbclan+m5", 35, "m"),
+    ("espeak", "en-us+f5", 65, "f"),
+    ("espeak", "en-gb+m6", 55, "m"),
+    ("espeak", "en-gb-x-gbcwmd+f1", 45, "f"),
+    ("espeak", "en-us+croak", 50, "m"),
+    ("espeak", "en-gb+klatt", 50, "m"),
+    ("espeak", "en-us+m7", 60, "m"),
+    ("espeak", "en-gb-scotland+f2", 45, "f"),
+    ("espeak", "en-029+m2", 50, "m"),
+    ("espeak", "en-us+klatt3", 55, "f"),
+    ("flite", "slt", 0, "f"),
+    ("flite", "rms", 0, "m"),
+    ("espeak", "en-gb-x-rp+f4", 60, "f"),
+    ("espeak", "en-us-nyc+m3", 40, "m"),
+    ("espeak", "en-gb+m2", 60, "m"),
+    ("espeak", "en-gb-x-rp+m4", 50, "m"),
+    ("espeak", "en-us+f1", 50, "f"),
+    ("espeak", "en-gb-x-gbclan+f3", 55, "f"),
+    ("espeak", "en-us-nyc+f4", 50, "f"),
+    ("espeak", "en-029+m6", 45, "m"),
 ]
 ENGLISH_SPLITS = ["train"] * 20 + ["dev"] * 3 + ["test"] * 3
 ENGLISH_UTTERANCES = {"train": 52, "dev": 40, "test": 40}
 
-OTHER_VOICE_VARIANTS = [("m1", 45, "m"), ("f2", 55, "f"), ("m3", 40, "m"), ("f3", 60, "f"),
-                        ("m4", 50, "m"), ("f4", 50, "f"), ("m6", 55, "m"), ("f5", 65, "f")]
+OTHER_VOICE_VARIANTS = [
+    ("m1", 45, "m"),
+    ("f2", 55, "f"),
+    ("m3", 40, "m"),
+    ("f3", 60, "f"),
+    ("m4", 50, "m"),
+    ("f4", 50, "f"),
+    ("m6", 55, "m"),
+    ("f5", 65, "f"),
+]
 OTHER_SPLITS = ["train"] * 6 + ["dev", "test"]
 OTHER_UTTERANCES_PER_SPEAKER = 15
 
@@ -78,8 +117,20 @@ SLOTS = {
     "time": ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"],
     "minute": ["", "fifteen", "thirty", "forty five"],
     "meridiem": ["am", "pm"],
-    "date": ["today", "tomorrow", "tonight", "this weekend", "on monday", "on tuesday", "on wednesday",
-             "on thursday", "on friday", "on saturday", "on sunday", "next week"],
+    "date": [
+        "today",
+        "tomorrow",
+        "tonight",
+        "this weekend",
+        "on monday",
+        "on tuesday",
+        "on wednesday",
+        "on thursday",
+        "on friday",
+        "on saturday",
+        "on sunday",
+        "next week",
+    ],
     "house_place": ["kitchen", "bedroom", "living room", "bathroom", "hallway", "office", "garage", "garden"],
     "place_name": ["london", "paris", "berlin", "madrid", "rome", "dublin", "boston", "tokyo"],
     "music_genre": ["jazz", "rock", "pop", "classical", "blues", "country"],
@@ -106,12 +157,19 @@ GRAMMAR = {
         "coffee": ["make me a [cup of coffee|coffee]", "[please|] brew some coffee"],
     },
     "weather": {
-        "query": ["what is the weather like in {place_name} {date}", "will it rain in {place_name} {date}",
-                  "is it cold in {place_name} {date}", "[please|] tell me the weather {date}"],
+        "query": [
+            "what is the weather like in {place_name} {date}",
+            "will it rain in {place_name} {date}",
+            "is it cold in {place_name} {date}",
+            "[please|] tell me the weather {date}",
+        ],
     },
     "play": {
-        "music": ["play some {music_genre} music", "play {music_genre} in the {house_place}",
-                  "[please|] put on some {music_genre}"],
+        "music": [
+            "play some {music_genre} music",
+            "play {music_genre} in the {house_place}",
+            "[please|] put on some {music_genre}",
+        ],
         "radio": ["play {radio_name}", "turn on {radio_name} in the {house_place}"],
         "podcasts": ["play the next episode of my podcast", "[please|] resume my podcast"],
     },
@@ -152,15 +210,23 @@ GRAMMAR = {
 WELSH = {
     "nouns": ["ci", "tŷ", "car", "llyfr", "afal", "bwrdd", "drws", "tywydd", "bara", "trên"],
     "adjectives": ["fawr", "fach", "goch", "las", "newydd", "hen", "dda", "braf", "oer", "boeth"],
-    "templates": ["Mae'r {noun} yn {adjective}.", "Ble mae'r {noun}?", "Dw i'n hoffi'r {noun}.",
-                  "Mae'r {noun} yn {adjective} iawn."],
+    "templates": [
+        "Mae'r {noun} yn {adjective}.",
+        "Ble mae'r {noun}?",
+        "Dw i'n hoffi'r {noun}.",
+        "Mae'r {noun} yn {adjective} iawn.",
+    ],
 }
 BASQUE = {
     "nouns": ["etxe", "txakur", "auto", "liburu", "sagar", "mahai", "ate", "leiho", "ogi", "tren"],
     "definite": ["etxea", "txakurra", "autoa", "liburua", "sagarra", "mahaia", "atea", "leihoa", "ogia", "trena"],
     "adjectives": ["handia", "txikia", "gorria", "urdina", "berria", "zaharra", "ona", "hotza", "beroa", "zuria"],
-    "templates": ["{Noun} {adjective} da.", "Non dago {definite}?", "{Definite} gustatzen zait.",
-                  "{Noun} oso {adjective} da."],
+    "templates": [
+        "{Noun} {adjective} da.",
+        "Non dago {definite}?",
+        "{Definite} gustatzen zait.",
+        "{Noun} oso {adjective} da.",
+    ],
 }
 
 
@@ -259,8 +325,10 @@ def _synthesise(engine, voice, pitch, language, style, text, workdir):
     raw = os.path.join(workdir, "raw.wav")
     out = os.path.join(workdir, "out.wav")
     if engine == "espeak":
-        ssml = (f'<speak><prosody rate="{settings["rate"]}" pitch="{settings["pitch"]}" '
-                f'range="{settings["range"]}">{text}</prosody></speak>')
+        ssml = (
+            f'<speak><prosody rate="{settings["rate"]}" pitch="{settings["pitch"]}" '
+            f'range="{settings["range"]}">{text}</prosody></speak>'
+        )
         command = ["espeak-ng", "-m", "-v", voice, "-p", str(pitch), "-w", raw, ssml]
         effects = []
     else:
@@ -268,8 +336,27 @@ def _synthesise(engine, voice, pitch, language, style, text, workdir):
         effects = ["pitch", str(settings["cents"])] if settings["cents"] else []
     subprocess.run(command, check=True, capture_output=True)
     trim = ["silence", "1", "0.02", "0.5%", "reverse", "silence", "1", "0.02", "0.5%", "reverse"]
-    subprocess.run(["sox", "-R", raw, "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", out, *effects, *trim,
-                    "pad", str(PAD_SECONDS), str(PAD_SECONDS)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "sox",
+            "-R",
+            raw,
+            "-r",
+            str(SAMPLE_RATE),
+            "-c",
+            "1",
+            "-b",
+            "16",
+            out,
+            *effects,
+            *trim,
+            "pad",
+            str(PAD_SECONDS),
+            str(PAD_SECONDS),
+        ],
+        check=True,
+        capture_output=True,
+    )
     samples, _ = sf.read(out, dtype="float32")
     return samples * (settings["peak"] / max(np.abs(samples).max(), 1e-4))
 
@@ -286,8 +373,18 @@ def _speaker_plan(seed):
     for language in ("cy", "eu"):
         for number, ((variant, pitch, gender), split) in enumerate(zip(OTHER_VOICE_VARIANTS, OTHER_SPLITS), 1):
             sentences = [{"text": sample_sentence(language, rng)} for _ in range(OTHER_UTTERANCES_PER_SPEAKER)]
-            plan.append((f"{language}{number:02d}", "espeak", f"{language}+{variant}", pitch, gender,
-                         language, split, sentences))
+            plan.append(
+                (
+                    f"{language}{number:02d}",
+                    "espeak",
+                    f"{language}+{variant}",
+                    pitch,
+                    gender,
+                    language,
+                    split,
+                    sentences,
+                )
+            )
     return plan
 
 
@@ -299,14 +396,26 @@ def _build_speaker(entry):
             style = STYLE_NAMES[index % len(STYLE_NAMES)]
             samples = _synthesise(engine, voice, pitch, language, style, sentence["text"], workdir)
             pieces.append(samples)
-            rows.append({
-                "id": f"{speaker}_{index:03d}", "language": language, "speaker": speaker, "gender": gender,
-                "voice": f"{engine}:{voice}:{pitch}", "style": style, "split": split, "text": sentence["text"],
-                "annotation": sentence.get("annotation", ""), "scenario": sentence.get("scenario", ""),
-                "action": sentence.get("action", ""), "intent": sentence.get("intent", ""),
-                "reel": f"{speaker}.ogg", "start": position, "stop": position + len(samples),
-                "duration": f"{len(samples) / SAMPLE_RATE:.4f}",
-            })
+            rows.append(
+                {
+                    "id": f"{speaker}_{index:03d}",
+                    "language": language,
+                    "speaker": speaker,
+                    "gender": gender,
+                    "voice": f"{engine}:{voice}:{pitch}",
+                    "style": style,
+                    "split": split,
+                    "text": sentence["text"],
+                    "annotation": sentence.get("annotation", ""),
+                    "scenario": sentence.get("scenario", ""),
+                    "action": sentence.get("action", ""),
+                    "intent": sentence.get("intent", ""),
+                    "reel": f"{speaker}.ogg",
+                    "start": position,
+                    "stop": position + len(samples),
+                    "duration": f"{len(samples) / SAMPLE_RATE:.4f}",
+                }
+            )
             position += len(samples)
     return rows, np.concatenate(pieces)
 
@@ -336,8 +445,14 @@ def generate(pool_folder=POOL_FOLDER, seed=1234, workers=2):
     with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(pool_folder))) as staging:
         with ThreadPoolExecutor(workers) as pool:
             for speaker_rows, reel in pool.map(_build_speaker, _speaker_plan(seed)):
-                sf.write(os.path.join(staging, speaker_rows[0]["reel"]), reel, SAMPLE_RATE,
-                         format="OGG", subtype="OPUS", compression_level=OPUS_COMPRESSION_LEVEL)
+                sf.write(
+                    os.path.join(staging, speaker_rows[0]["reel"]),
+                    reel,
+                    SAMPLE_RATE,
+                    format="OGG",
+                    subtype="OPUS",
+                    compression_level=OPUS_COMPRESSION_LEVEL,
+                )
                 rows.extend(speaker_rows)
         with open(os.path.join(staging, "pool.csv"), "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=POOL_COLUMNS)

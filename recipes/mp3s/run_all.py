@@ -47,8 +47,7 @@ PROBES = [
     ("librispeech_asr", "librispeech_asr", ["bilstm", "contextnet"], [], []),
     ("commonvoice_cy", "commonvoice_asr", ["bilstm", "linear"], ["--language=cy"], []),
     ("commonvoice_eu", "commonvoice_asr", ["bilstm", "linear"], ["--language=eu"], []),
-    ("voxceleb_verification", "voxceleb_verification", ["xvector", "ecapa"], [],
-     ["--select_n_trials={quick}"]),
+    ("voxceleb_verification", "voxceleb_verification", ["xvector", "ecapa"], [], ["--select_n_trials={quick}"]),
     ("iemocap_emotion", "iemocap_emotion", ["linear", "ecapa"], [], ["--test_speakers=[1]"]),
     ("slurp_intent", "slurp_intent", ["linear", "bilstm"], [], []),
 ]
@@ -65,14 +64,29 @@ def parse_args(argv):
     parser.add_argument("--output", required=True, help="folder for every probe and the table")
     parser.add_argument("--mini", action="store_true", help="run each task's mini.yaml")
     parser.add_argument("--tasks", help="comma-separated probe names (default: all)")
-    parser.add_argument("--data", action="append", default=[], metavar="PROBE=FOLDER",
-                        help="data folder of a probe (full scale); repeat per probe")
-    parser.add_argument("--launcher", default=sys.executable,
-                        help="command that runs a recipe, e.g. 'torchrun --nproc_per_node=4'")
+    parser.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="PROBE=FOLDER",
+        help="data folder of a probe (full scale); repeat per probe",
+    )
+    parser.add_argument(
+        "--launcher", default=sys.executable, help="command that runs a recipe, e.g. 'torchrun --nproc_per_node=4'"
+    )
     parser.add_argument("--mini_folder", help="where the mini corpus is laid out (default OUTPUT/mini_data)")
-    parser.add_argument("--quick", type=int, metavar="N",
-                        help="smoke test: only the N shortest utterances of each split, the first N "
-                             "verification trials and the first IEMOCAP fold")
+    parser.add_argument(
+        "--allow-any-code",
+        action="store_true",
+        help="load the encoders' run-folder YAML unchecked (only for run folders you trust)",
+    )
+    parser.add_argument(
+        "--quick",
+        type=int,
+        metavar="N",
+        help="smoke test: only the N shortest utterances of each split, the first N "
+        "verification trials and the first IEMOCAP fold",
+    )
     args = parser.parse_args(argv)
     args.extra = extra
     args.encoders = dict(_named_encoder(spec) for spec in args.encoders)
@@ -114,13 +128,12 @@ def probe_runs(args):
                     os.path.join(REPO, "recipes", "mp3s", recipe, "train.py"),
                     os.path.join(REPO, "hparams", "mp3s", recipe, f"{head}.yaml"),
                     f"--ssl_folder={ssl_folder}",
+                    f"--ssl_allow_any_code={args.allow_any_code}",
                     f"--output_folder={output_folder}",
                     *recipe_args,
                 ]
                 if args.quick:
-                    command += [f"--select_n={args.quick}"] + [
-                        arg.format(quick=args.quick) for arg in quick_args
-                    ]
+                    command += [f"--select_n={args.quick}"] + [arg.format(quick=args.quick) for arg in quick_args]
                 if args.mini:  # every probe and encoder shares one layout of the mini corpus
                     command.append(f"--mini_folder={args.mini_folder}")
                 elif probe in args.data:

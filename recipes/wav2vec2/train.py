@@ -16,16 +16,14 @@ again with the same ``output_folder``. ``summarymixing.wav2vec2.load_pretrained(
 result for downstream probes.
 """
 
-import dataclasses
 import logging
 import sys
 from collections import defaultdict
 
 import speechbrain as sb
-from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.sampler import DynamicBatchSampler
-from speechbrain.utils.distributed import run_on_main
 
+from summarymixing import experiment
 from summarymixing.wav2vec2 import MaskingCollate
 
 logger = logging.getLogger(__name__)
@@ -114,7 +112,9 @@ def dataio_prepare(hparams):
         dataset = sb.dataio.dataset.DynamicItemDataset.from_csv(hparams[f"{split}_csv"])
         dataset = dataset.filtered_sorted(key_min_value={"duration": hparams["min_duration"]}, sort_key="duration")
         if len(dataset) == 0:
-            raise ValueError(f"{hparams[f'{split}_csv']} has no row of at least min_duration={hparams['min_duration']} s")
+            raise ValueError(
+                f"{hparams[f'{split}_csv']} has no row of at least min_duration={hparams['min_duration']} s"
+            )
         first_row = next(iter(dataset.data.values()))
         dataset.add_dynamic_item(segment_pipeline if "start" in first_row else file_pipeline)
         dataset.set_output_keys(["id", "sig"])
@@ -133,34 +133,17 @@ def dataio_prepare(hparams):
 
 
 def main(argv):
-    """Parses the command line, prepares the data and runs the pre-training; returns the trained Brain."""
-    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    if run_opts.optimizer_step_limit is not None:  # SpeechBrain 1.1.2 parses this Optional[int] as a str
-        run_opts = dataclasses.replace(run_opts, optimizer_step_limit=int(run_opts.optimizer_step_limit))
-    sb.utils.distributed.ddp_init_group(run_opts)
-    with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"], hyperparams_to_save=hparams_file, overrides=overrides
-    )
-    device = run_opts.device or sb.utils.distributed.infer_device()
-    precision = run_opts.precision if "precision" in run_opts.overridden_args else hparams.get("precision")
-    if device.startswith("cpu") and precision == "fp16":
-        logger.warning("fp16 autocast is not available on CPU: training in bf16 instead")
-        run_opts = dataclasses.replace(
-            run_opts, precision="bf16", overridden_args=run_opts.overridden_args | {"precision"}
-        )
-
-    if not hparams["skip_prep"]:
-        for prepare in hparams["data_preparation"]:
-            run_on_main(prepare)
+    """Sets the experiment up (summarymixing.experiment: data preparation included) and runs the pre-training;
+    returns the trained Brain."""
+    run = experiment.setup(argv)
+    hparams = run.hparams
     datasets, train_loader_kwargs, valid_loader_kwargs = dataio_prepare(hparams)
 
     brain = Wav2Vec2Brain(
         modules=hparams["modules"],
         opt_class=hparams["optimizer"],
         hparams=hparams,
-        run_opts=run_opts,
+        run_opts=run.run_opts,
         checkpointer=hparams["checkpointer"],
     )
     brain.fit(

@@ -156,21 +156,37 @@ def measure(model_name, seconds, args):
     if device.type == "cpu":
         tensor_peak = held_tensor_bytes(model, optimizer) + peak_memory(step)
     return {
-        "model": model_name, "seconds": seconds, "time": min(times), "cpu_time": min(cpu_times),
-        "tensor_peak": tensor_peak or min(peaks), "peak": min(peaks), "load": os.getloadavg()[0],
-        "params": count_parameters(model), "quantiser": type(model.quantiser.quantiser).__name__,
-        "activation": type(model.context_encoder.encoder.layers[0].ffn_module1[1].ffn[1]).__name__,
+        "model": model_name,
+        "seconds": seconds,
+        "time": min(times),
+        "cpu_time": min(cpu_times),
+        "tensor_peak": tensor_peak or min(peaks),
+        "peak": min(peaks),
+        "load": os.getloadavg()[0],
+        "params": count_parameters(model),
+        "quantiser": type(model.quantiser.quantiser).__name__,
+        "activation": type(model.context_encoder.latent_encoder.layers[0].ffn_module1[1].ffn[1]).__name__,
     }
 
 
 def run_in_subprocess(model_name, seconds, args):
     """Runs :func:`measure` in a fresh interpreter (its memory alone); ``None`` if it failed (e.g. out of RAM)."""
-    command = [sys.executable, "-m", "summarymixing.benchmarks.wav2vec2", "--worker", model_name,
-               "--lengths", str(seconds)] + args.forward
+    command = [
+        sys.executable,
+        "-m",
+        "summarymixing.benchmarks.wav2vec2",
+        "--worker",
+        model_name,
+        "--lengths",
+        str(seconds),
+    ] + args.forward
     completed = subprocess.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
-        print(f"{model_name} at {seconds:g} s failed (exit {completed.returncode}; a negative exit is a signal, "
-              f"-9 usually the out-of-memory killer): {completed.stderr.strip()[-500:]}", flush=True)
+        print(
+            f"{model_name} at {seconds:g} s failed (exit {completed.returncode}; a negative exit is a signal, "
+            f"-9 usually the out-of-memory killer): {completed.stderr.strip()[-500:]}",
+            flush=True,
+        )
         return None
     row = json.loads(completed.stdout.strip().splitlines()[-1])
     print(json.dumps(row), flush=True)
@@ -183,17 +199,24 @@ def print_table(results, args):
     by_key = {(row["model"], row["seconds"]): row for row in results if row is not None}
     first = {name: next(row for row in results if row is not None and row["model"] == name) for name in MODELS}
     tensors = "peak GB allocated" if args.device.startswith("cuda") else "peak GB tensors"
-    print(f"device {args.device}, threads {args.threads}, precision {args.precision}, batch {args.batch_size}, "
-          f"layers {args.num_layers or 12}, min of {args.repeats} steps, quantiser {first[sm]['quantiser']}, "
-          f"feed-forward activation {first[sm]['activation']}")
+    print(
+        f"device {args.device}, threads {args.threads}, precision {args.precision}, batch {args.batch_size}, "
+        f"layers {args.num_layers or 12}, min of {args.repeats} steps, quantiser {first[sm]['quantiser']}, "
+        f"feed-forward activation {first[sm]['activation']}"
+    )
     print(f"parameters: SummaryMixing {first[sm]['params'] / 1e6:.1f}M, RelPosMHAXL {first[mhsa]['params'] / 1e6:.1f}M")
-    print(f"{tensors}: parameters + AdamW state + the most the step holds at once"
-          + ("" if args.device.startswith("cuda") else "; peak GB RSS: the whole process"))
+    print(
+        f"{tensors}: parameters + AdamW state + the most the step holds at once"
+        + ("" if args.device.startswith("cuda") else "; peak GB RSS: the whole process")
+    )
     columns = [("cpu_time", "step CPU s", 1.0), ("time", "step wall s", 1.0), ("tensor_peak", tensors, 1e9)]
     if not args.device.startswith("cuda"):
         columns.append(("peak", "peak GB RSS", 1e9))
-    print("| utterance s | " + " | ".join(f"SM {title} | MHSA {title} | SM / MHSA" for _, title, _ in columns)
-          + " | load SM / MHSA |")
+    print(
+        "| utterance s | "
+        + " | ".join(f"SM {title} | MHSA {title} | SM / MHSA" for _, title, _ in columns)
+        + " | load SM / MHSA |"
+    )
     print("|---" * (2 + 3 * len(columns)) + "|")
     for seconds in args.lengths:
         a, b = by_key.get((sm, seconds)), by_key.get((mhsa, seconds))
@@ -205,8 +228,10 @@ def print_table(results, args):
             cells.append(f"{sm_value} | {mhsa_value} | {ratio}")
         load = " / ".join(f"{row['load']:.1f}" if row else "-" for row in (a, b))
         print(f"| {seconds:g} | " + " | ".join(cells) + f" | {load} |")
-    print(f"paper (GPU, fp16, 10-30 s segments in dynamic batches): SM / MHSA time {PAPER_RATIOS['time']:.2f}, "
-          f"peak VRAM {PAPER_RATIOS['memory']:.2f}")
+    print(
+        f"paper (GPU, fp16, 10-30 s segments in dynamic batches): SM / MHSA time {PAPER_RATIOS['time']:.2f}, "
+        f"peak VRAM {PAPER_RATIOS['memory']:.2f}"
+    )
 
 
 def parse_arguments(argv):
@@ -214,15 +239,22 @@ def parse_arguments(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 layers, 10 s, 1 repeat")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default=None,
-                        help="autocast precision (default fp32 on CPU, fp16 on GPU as in the paper)")
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "fp16", "bf16"),
+        default=None,
+        help="autocast precision (default fp32 on CPU, fp16 on GPU as in the paper)",
+    )
     parser.add_argument("--lengths", type=float, nargs="+", default=[10.0, 20.0, 30.0], help="seconds")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--num-layers", type=int, default=None, help="override the 12 layers")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (CPU)")
-    parser.add_argument("--speechbrain-quantiser", action="store_true",
-                        help="SpeechBrain's GumbelVectorQuantizer instead of the YAML's (for comparison)")
+    parser.add_argument(
+        "--speechbrain-quantiser",
+        action="store_true",
+        help="SpeechBrain's GumbelVectorQuantizer instead of the YAML's (for comparison)",
+    )
     parser.add_argument("--hparams-folder", default=HPARAMS_FOLDER)
     parser.add_argument("--worker", choices=sorted(MODELS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -230,11 +262,24 @@ def parse_arguments(argv):
         args.num_layers, args.lengths, args.repeats = args.num_layers or 2, [10.0], 1
     if args.precision is None:
         args.precision = "fp16" if args.device.startswith("cuda") else "fp32"
-    args.forward = [
-        "--device", args.device, "--precision", args.precision, "--batch-size", str(args.batch_size),
-        "--repeats", str(args.repeats), "--threads", str(args.threads), "--hparams-folder", args.hparams_folder,
-    ] + (["--num-layers", str(args.num_layers)] if args.num_layers else []) + (
-        ["--speechbrain-quantiser"] if args.speechbrain_quantiser else [])
+    args.forward = (
+        [
+            "--device",
+            args.device,
+            "--precision",
+            args.precision,
+            "--batch-size",
+            str(args.batch_size),
+            "--repeats",
+            str(args.repeats),
+            "--threads",
+            str(args.threads),
+            "--hparams-folder",
+            args.hparams_folder,
+        ]
+        + (["--num-layers", str(args.num_layers)] if args.num_layers else [])
+        + (["--speechbrain-quantiser"] if args.speechbrain_quantiser else [])
+    )
     return args
 
 

@@ -6,5 +6,5 @@
   :mod:`~summarymixing.data.iemocap`, :mod:`~summarymixing.data.voxceleb`, :mod:`~summarymixing.data.voxpopuli`.
 - :mod:`summarymixing.data.tokenizer`: SentencePiece training from a manifest.
 - :mod:`summarymixing.data.manifest`: what the preparers share (skipping, parallel headers, atomic CSVs, errors).
-- :mod:`summarymixing.data.generate_mini`: the generator of the pool (needs espeak-ng, flite and sox).
+- ``tools/generate_mini.py``: the generator of the pool (needs espeak-ng, flite and sox).
 """

@@ -14,6 +14,7 @@ once into 16 kHz WAV files under ``<save_folder>/wav`` (the CSVs then point ther
 """
 
 import csv
+import io
 import logging
 import os
 import re
@@ -26,9 +27,10 @@ from tqdm import tqdm
 from summarymixing.data.manifest import (
     DatasetError,
     add_durations,
+    already_prepared,
     audio_infos,
     check_unique,
-    options_unchanged,
+    read_text,
     require_file,
     require_folder,
     write_csv,
@@ -70,23 +72,25 @@ def normalize_common_voice(sentence, accented_letters=False):
 
 
 def _read_tsv(tsv_path, clips_folder, accented_letters):
-    with open(tsv_path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        missing = sorted({"client_id", "path", "sentence"} - set(reader.fieldnames or []))
-        if missing:
-            raise DatasetError(f"{tsv_path} lacks the column(s) {missing} (header: {reader.fieldnames})")
-        rows, skipped = [], 0
-        for number, record in enumerate(reader, 2):
-            mp3 = os.path.join(clips_folder, record["path"])
-            require_file(mp3, f"transcript without audio ({tsv_path} line {number})")
-            words = normalize_common_voice(record["sentence"] or "", accented_letters)
-            if not words:
-                skipped += 1
-                continue
-            rows.append({"ID": os.path.splitext(record["path"])[0], "wav": mp3, "spk_id": record["client_id"],
-                         "wrd": words})
+    reader = csv.DictReader(io.StringIO(read_text(tsv_path)), delimiter="\t", quoting=csv.QUOTE_NONE)
+    missing = sorted({"client_id", "path", "sentence"} - set(reader.fieldnames or []))
+    if missing:
+        raise DatasetError(f"{tsv_path} lacks the column(s) {missing} (header: {reader.fieldnames})")
+    rows, skipped = [], 0
+    for number, record in enumerate(reader, 2):
+        mp3 = os.path.join(clips_folder, record["path"])
+        require_file(mp3, f"transcript without audio ({tsv_path} line {number})")
+        words = normalize_common_voice(record["sentence"] or "", accented_letters)
+        if not words:
+            skipped += 1
+            continue
+        rows.append(
+            {"ID": os.path.splitext(record["path"])[0], "wav": mp3, "spk_id": record["client_id"], "wrd": words}
+        )
     if skipped:
         logger.warning("%s: skipped %d clips whose sentence is empty after normalisation", tsv_path, skipped)
+    if not rows:
+        raise DatasetError(f"{tsv_path} lists no clip with a sentence: the split would be empty")
     check_unique((row["ID"] for row in rows), tsv_path)
     return rows
 
@@ -108,8 +112,14 @@ def _convert(rows, wav_folder, split):
     os.makedirs(wav_folder, exist_ok=True)
     wavs = [os.path.join(wav_folder, row["ID"] + ".wav") for row in rows]
     with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
-        list(tqdm(pool.map(_to_wav, [row["wav"] for row in rows], wavs), total=len(rows),
-                  desc=f"CommonVoice {split} to wav", disable=len(rows) < 100))
+        list(
+            tqdm(
+                pool.map(_to_wav, [row["wav"] for row in rows], wavs),
+                total=len(rows),
+                desc=f"CommonVoice {split} to wav",
+                disable=len(rows) < 100,
+            )
+        )
     for row, wav in zip(rows, wavs):
         row["wav"] = wav
 
@@ -161,9 +171,14 @@ def prepare_common_voice(
         "dev": os.path.abspath(dev_tsv_file or os.path.join(data_folder, "dev.tsv")),
         "test": os.path.abspath(test_tsv_file or os.path.join(data_folder, "test.tsv")),
     }
-    options = {"data_folder": data_folder, "tsv_files": tsv_files, "accented_letters": accented_letters,
-               "language": language, "convert_to_wav": convert_to_wav}
-    if options_unchanged(save_folder, OPTIONS_FILE, options, [split + ".csv" for split in tsv_files]):
+    options = {
+        "data_folder": data_folder,
+        "tsv_files": tsv_files,
+        "accented_letters": accented_letters,
+        "language": language,
+        "convert_to_wav": convert_to_wav,
+    }
+    if already_prepared(save_folder, OPTIONS_FILE, options, [split + ".csv" for split in tsv_files]):
         return
     require_folder(data_folder, "CommonVoice data_folder")
     clips_folder = os.path.join(data_folder, "clips")
@@ -185,8 +200,7 @@ def prepare_common_voice(
 
 def _check_locale(tsv_paths, language):
     for tsv_path in tsv_paths:
-        with open(tsv_path, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-            first = next(reader, None)
+        reader = csv.DictReader(io.StringIO(read_text(tsv_path)), delimiter="\t", quoting=csv.QUOTE_NONE)
+        first = next(reader, None)
         if first and first.get("locale") and first["locale"] != language:
             raise DatasetError(f"{tsv_path} holds locale {first['locale']!r}, but language={language!r} was asked")

@@ -19,10 +19,12 @@ import random
 import re
 
 from summarymixing.data.manifest import (
+    SAMPLE_RATE,
     DatasetError,
     add_durations,
+    already_prepared,
     check_unique,
-    options_unchanged,
+    read_text,
     require_file,
     require_folder,
     write_options,
@@ -50,11 +52,10 @@ def speaker_number(turn):
 def read_emo_evaluation(path):
     """``{turn: emotion code}`` from one ``EmoEvaluation`` label file (all codes, unmerged)."""
     labels = {}
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            match = TURN.match(line)
-            if match:
-                labels[match.group(3)] = match.group(4)
+    for line in read_text(path).splitlines():
+        match = TURN.match(line)
+        if match:
+            labels[match.group(3)] = match.group(4)
     return labels
 
 
@@ -73,7 +74,7 @@ def _read_sessions(data_folder):
             for turn, code in read_emo_evaluation(path).items():
                 if code not in EMOTIONS:
                     continue
-                wav = os.path.join(data_folder, session, "sentences", "wav", name[:-len(".txt")], turn + ".wav")
+                wav = os.path.join(data_folder, session, "sentences", "wav", name[: -len(".txt")], turn + ".wav")
                 require_file(wav, f"label without audio ({path}, turn {turn})")
                 rows.append({"ID": turn, "wav": wav, "emo": EMOTIONS[code], "spk_id": speaker_number(turn)})
     check_unique((row["ID"] for row in rows), data_folder)
@@ -85,9 +86,11 @@ def _split(rows, split_ratio, different_speakers, test_spk_id, seed):
         if not 1 <= test_spk_id <= 10:
             raise ValueError(f"test_spk_id must be 1..10, got {test_spk_id}")
         valid_spk_id = test_spk_id + 1 if test_spk_id % 2 else test_spk_id - 1
-        return ([row for row in rows if row["spk_id"] not in (test_spk_id, valid_spk_id)],
-                [row for row in rows if row["spk_id"] == valid_spk_id],
-                [row for row in rows if row["spk_id"] == test_spk_id])
+        return (
+            [row for row in rows if row["spk_id"] not in (test_spk_id, valid_spk_id)],
+            [row for row in rows if row["spk_id"] == valid_spk_id],
+            [row for row in rows if row["spk_id"] == test_spk_id],
+        )
     if len(split_ratio) != 3 or sum(split_ratio) != 100:
         raise ValueError(f"split_ratio must be three percentages summing to 100, got {split_ratio}")
     shuffled = sorted(rows, key=lambda row: row["ID"])
@@ -100,13 +103,23 @@ def _split(rows, split_ratio, different_speakers, test_spk_id, seed):
 def _write_json(path, rows):
     temporary = f"{path}.tmp"
     with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump({row["ID"]: {key: row[key] for key in ("wav", "length", "emo", "spk_id")} for row in rows},
-                  handle, indent=1)
+        json.dump(
+            {row["ID"]: {key: row[key] for key in ("wav", "length", "emo", "spk_id")} for row in rows}, handle, indent=1
+        )
     os.replace(temporary, path)
 
 
-def prepare_iemocap(data_folder, save_json_train, save_json_valid, save_json_test, split_ratio=[80, 10, 10],
-                    different_speakers=False, test_spk_id=1, seed=12, skip_prep=False):
+def prepare_iemocap(
+    data_folder,
+    save_json_train,
+    save_json_valid,
+    save_json_test,
+    split_ratio=[80, 10, 10],
+    different_speakers=False,
+    test_spk_id=1,
+    seed=12,
+    skip_prep=False,
+):
     """Writes the train / valid / test JSON manifests of IEMOCAP four-class emotion recognition.
 
     Arguments
@@ -140,13 +153,19 @@ def prepare_iemocap(data_folder, save_json_train, save_json_valid, save_json_tes
     data_folder = os.path.abspath(data_folder)
     outputs = [os.path.abspath(path) for path in (save_json_train, save_json_valid, save_json_test)]
     save_folder = os.path.dirname(outputs[0])
-    options = {"data_folder": data_folder, "outputs": outputs, "split_ratio": list(split_ratio),
-               "different_speakers": different_speakers, "test_spk_id": test_spk_id, "seed": seed}
-    if options_unchanged(save_folder, OPTIONS_FILE, options, outputs):
+    options = {
+        "data_folder": data_folder,
+        "outputs": outputs,
+        "split_ratio": list(split_ratio),
+        "different_speakers": different_speakers,
+        "test_spk_id": test_spk_id,
+        "seed": seed,
+    }
+    if already_prepared(save_folder, OPTIONS_FILE, options, outputs):
         return
     require_folder(data_folder, "IEMOCAP data_folder")
     rows = _read_sessions(data_folder)
-    add_durations(rows, "IEMOCAP", key="length")
+    add_durations(rows, "IEMOCAP", key="length", sample_rate=SAMPLE_RATE)
     for path, split_rows in zip(outputs, _split(rows, split_ratio, different_speakers, test_spk_id, seed)):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         _write_json(path, split_rows)

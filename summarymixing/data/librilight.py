@@ -13,18 +13,23 @@ Libri-Light holds ``<subset>/<speaker>/<book>/<file>.flac`` with a ``<file>.json
 """
 
 import json
+import logging
 import os
 
 from summarymixing.data.manifest import (
+    SAMPLE_RATE,
     DatasetError,
+    already_prepared,
     audio_infos,
     check_unique,
-    options_unchanged,
+    read_text,
     require_file,
     require_folder,
     write_csv,
     write_options,
 )
+
+logger = logging.getLogger(__name__)
 
 OPTIONS_FILE = "opt_librilight_prepare.json"
 COLUMNS = ["ID", "duration", "wav", "start", "stop", "spk_id"]
@@ -74,11 +79,10 @@ def training_segments(voice_activity, min_duration=10.0, max_duration=30.0):
 
 
 def _read_voice_activity(json_path):
-    with open(json_path, encoding="utf-8") as handle:
-        try:
-            metadata = json.load(handle)
-        except json.JSONDecodeError as error:
-            raise DatasetError(f"unreadable Libri-Light metadata {json_path}: {error}") from error
+    try:
+        metadata = json.loads(read_text(json_path))
+    except json.JSONDecodeError as error:
+        raise DatasetError(f"unreadable Libri-Light metadata {json_path}: {error}") from error
     voice_activity = metadata.get("voice_activity")
     if not isinstance(voice_activity, list):
         raise DatasetError(f"{json_path} has no 'voice_activity' list")
@@ -90,8 +94,9 @@ def _read_voice_activity(json_path):
     return metadata.get("speaker"), voice_activity
 
 
-def prepare_librilight(data_folder, save_folder, subsets=["small"], min_duration=10.0, max_duration=30.0,
-                       skip_prep=False):
+def prepare_librilight(
+    data_folder, save_folder, subsets=["small"], min_duration=10.0, max_duration=30.0, skip_prep=False
+):
     """Writes ``<save_folder>/<subset>.csv`` (``ID, duration, wav, start, stop, spk_id``) per Libri-Light subset.
 
     Arguments
@@ -119,9 +124,13 @@ def prepare_librilight(data_folder, save_folder, subsets=["small"], min_duration
     if skip_prep:
         return
     data_folder, save_folder = os.path.abspath(data_folder), os.path.abspath(save_folder)
-    options = {"data_folder": data_folder, "subsets": list(subsets), "min_duration": min_duration,
-               "max_duration": max_duration}
-    if options_unchanged(save_folder, OPTIONS_FILE, options, [subset + ".csv" for subset in subsets]):
+    options = {
+        "data_folder": data_folder,
+        "subsets": list(subsets),
+        "min_duration": min_duration,
+        "max_duration": max_duration,
+    }
+    if already_prepared(save_folder, OPTIONS_FILE, options, [subset + ".csv" for subset in subsets]):
         return
     training_segments([], min_duration, max_duration)  # rejects bad bounds before any work
     require_folder(data_folder, "Libri-Light data_folder")
@@ -129,29 +138,48 @@ def prepare_librilight(data_folder, save_folder, subsets=["small"], min_duration
     for subset in subsets:
         subset_folder = os.path.join(data_folder, subset)
         require_folder(subset_folder, f"Libri-Light subset {subset!r}")
-        files = []
+        files, without_metadata = [], []
         for directory, _, names in os.walk(subset_folder):
             for name in sorted(names):
                 if name.endswith(".json"):
-                    flac = os.path.join(directory, name[:-len(".json")] + ".flac")
+                    flac = os.path.join(directory, name[: -len(".json")] + ".flac")
                     require_file(flac, f"voice-activity metadata without audio ({os.path.join(directory, name)})")
                     files.append((os.path.join(directory, name), flac))
+                elif name.endswith(".flac") and name[: -len(".flac")] + ".json" not in names:
+                    without_metadata.append(os.path.join(directory, name))
+        if without_metadata:
+            logger.warning(
+                "Libri-Light %s: %d .flac files have no .json voice-activity file and are left out (first: %s)",
+                subset,
+                len(without_metadata),
+                without_metadata[0],
+            )
         if not files:
             raise DatasetError(f"Libri-Light subset {subset!r} has no .json/.flac pairs in {subset_folder}")
         files.sort()
         rows = []
-        headers = audio_infos([flac for _, flac in files], f"Libri-Light {subset}")
+        headers = audio_infos([flac for _, flac in files], f"Libri-Light {subset}", sample_rate=SAMPLE_RATE)
         for (json_path, flac), (frames, rate) in zip(files, headers):
             speaker, voice_activity = _read_voice_activity(json_path)
             if voice_activity and voice_activity[-1][1] > frames / rate + 0.01:
-                raise DatasetError(f"{json_path}: voice activity ends at {voice_activity[-1][1]} s but {flac} "
-                                   f"lasts {frames / rate:.2f} s")
+                raise DatasetError(
+                    f"{json_path}: voice activity ends at {voice_activity[-1][1]} s but {flac} "
+                    f"lasts {frames / rate:.2f} s"
+                )
             speaker = speaker or os.path.basename(os.path.dirname(os.path.dirname(flac)))
-            stem = os.path.basename(flac)[:-len(".flac")]
+            stem = os.path.basename(flac)[: -len(".flac")]
             for index, (onset, offset) in enumerate(training_segments(voice_activity, min_duration, max_duration)):
                 start, stop = int(round(onset * rate)), min(int(round(offset * rate)), frames)
-                rows.append({"ID": f"{speaker}-{stem}-{index:04d}", "duration": round((stop - start) / rate, 5),
-                             "wav": flac, "start": start, "stop": stop, "spk_id": speaker})
+                rows.append(
+                    {
+                        "ID": f"{speaker}-{stem}-{index:04d}",
+                        "duration": round((stop - start) / rate, 5),
+                        "wav": flac,
+                        "start": start,
+                        "stop": stop,
+                        "spk_id": speaker,
+                    }
+                )
         check_unique((row["ID"] for row in rows), subset_folder)
         write_csv(os.path.join(save_folder, subset + ".csv"), COLUMNS, rows)
     write_options(save_folder, OPTIONS_FILE, options)

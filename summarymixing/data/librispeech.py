@@ -10,19 +10,24 @@ Reads ``<data_folder>/<split>/<speaker>/<chapter>/`` (``*.flac`` + ``<speaker>-<
                         merge_lst=["train-clean-100"], merge_name="train.csv")
 """
 
+import logging
 import os
 import re
 
 from summarymixing.data.manifest import (
+    SAMPLE_RATE,
     DatasetError,
     add_durations,
+    already_prepared,
     check_unique,
-    options_unchanged,
+    read_text,
     require_file,
     require_folder,
     write_csv,
     write_options,
 )
+
+logger = logging.getLogger(__name__)
 
 OPTIONS_FILE = "opt_librispeech_prepare.json"
 COLUMNS = ["ID", "duration", "wav", "spk_id", "wrd"]
@@ -58,24 +63,43 @@ def read_split(split_folder):
     DatasetError
         A transcript line names an utterance whose ``.flac`` is missing, a line has no text, or an id repeats.
     """
-    rows = []
+    rows, untranscribed = [], []
     for directory, _, files in os.walk(split_folder):
-        for name in sorted(files):
-            if not name.endswith(".trans.txt"):
-                continue
+        transcripts = sorted(name for name in files if name.endswith(".trans.txt"))
+        flacs = {name[: -len(".flac")] for name in files if name.endswith(".flac")}
+        if flacs and not transcripts:
+            raise DatasetError(
+                f"{len(flacs)} .flac files in {directory} but no transcript (<speaker>-<chapter>"
+                ".trans.txt): the chapter would be left out"
+            )
+        for name in transcripts:
             path = os.path.join(directory, name)
-            with open(path, encoding="utf-8") as handle:
-                for number, line in enumerate(handle, 1):
-                    if not line.strip():
-                        continue
-                    fields = line.split(maxsplit=1)
-                    if len(fields) != 2:
-                        raise DatasetError(f"{path} line {number}: no transcript after id {fields[0]!r}")
-                    utterance, text = fields
-                    wav = os.path.join(directory, utterance + ".flac")
-                    require_file(wav, f"transcript without audio ({path} line {number})")
-                    rows.append({"ID": utterance, "wav": wav, "spk_id": "-".join(utterance.split("-")[:2]),
-                                 "wrd": normalize_librispeech(text)})
+            for number, line in enumerate(read_text(path).splitlines(), 1):
+                if not line.strip():
+                    continue
+                fields = line.split(maxsplit=1)
+                if len(fields) != 2:
+                    raise DatasetError(f"{path} line {number}: no transcript after id {fields[0]!r}")
+                utterance, text = fields
+                wav = os.path.join(directory, utterance + ".flac")
+                require_file(wav, f"transcript without audio ({path} line {number})")
+                flacs.discard(utterance)
+                rows.append(
+                    {
+                        "ID": utterance,
+                        "wav": wav,
+                        "spk_id": "-".join(utterance.split("-")[:2]),
+                        "wrd": normalize_librispeech(text),
+                    }
+                )
+        untranscribed += sorted(os.path.join(directory, name + ".flac") for name in flacs)
+    if untranscribed:
+        logger.warning(
+            "LibriSpeech %s: %d .flac files have no transcript line and are left out (first: %s)",
+            split_folder,
+            len(untranscribed),
+            untranscribed[0],
+        )
     check_unique((row["ID"] for row in rows), split_folder)
     return sorted(rows, key=lambda row: row["ID"])
 
@@ -140,12 +164,16 @@ def prepare_librispeech(
     if merge_name and not merge_name.endswith(".csv"):
         merge_name += ".csv"
     options = {
-        "data_folder": data_folder, "splits": splits, "select_n_sentences": select_n_sentences,
-        "merge_lst": list(merge_lst), "merge_name": merge_name, "create_lexicon": create_lexicon,
+        "data_folder": data_folder,
+        "splits": splits,
+        "select_n_sentences": select_n_sentences,
+        "merge_lst": list(merge_lst),
+        "merge_name": merge_name,
+        "create_lexicon": create_lexicon,
     }
     manifests = [split + ".csv" for split in splits] + ([merge_name] if merge_lst else [])
     manifests += ["lexicon.csv"] if create_lexicon else []
-    if options_unchanged(save_folder, OPTIONS_FILE, options, manifests):
+    if already_prepared(save_folder, OPTIONS_FILE, options, manifests):
         return
     require_folder(data_folder, "LibriSpeech data_folder")
     if create_lexicon:
@@ -159,13 +187,14 @@ def prepare_librispeech(
         if not rows:
             raise DatasetError(f"LibriSpeech split {split!r} has no transcribed utterances in {split_folder}")
         if select_n_sentences is not None:
-            rows = rows[:select_n_sentences[index]]
-        add_durations(rows, f"LibriSpeech {split}")
+            rows = rows[: select_n_sentences[index]]
+        add_durations(rows, f"LibriSpeech {split}", sample_rate=SAMPLE_RATE)
         write_csv(os.path.join(save_folder, split + ".csv"), COLUMNS, rows)
         prepared[split] = rows
     if merge_lst:
-        write_csv(os.path.join(save_folder, merge_name), COLUMNS,
-                  [row for split in merge_lst for row in prepared[split]])
+        write_csv(
+            os.path.join(save_folder, merge_name), COLUMNS, [row for split in merge_lst for row in prepared[split]]
+        )
     if create_lexicon:
         write_lexicon(os.path.join(data_folder, LEXICON_FILE), os.path.join(save_folder, "lexicon.csv"))
     write_options(save_folder, OPTIONS_FILE, options)
@@ -191,7 +220,12 @@ def write_lexicon(lexicon_path, csv_path):
         for line in handle:
             fields = line.split()
             if len(fields) >= 2:
-                rows.append({"ID": len(rows), "duration": 1.0, "char": " ".join(fields[0]),
-                             "phn": " ".join(re.sub(r"\d", "", phoneme) for phoneme in fields[1:])})
+                rows.append(
+                    {
+                        "ID": len(rows),
+                        "duration": 1.0,
+                        "char": " ".join(fields[0]),
+                        "phn": " ".join(re.sub(r"\d", "", phoneme) for phoneme in fields[1:]),
+                    }
+                )
     write_csv(str(csv_path), ["ID", "duration", "char", "phn"], rows)
-

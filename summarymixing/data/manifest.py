@@ -1,12 +1,15 @@
 """Shared machinery of the dataset preparers: options-aware skipping, parallel audio headers, atomic CSVs.
 
 Every ``prepare_<dataset>`` function follows the same steps: return at once when the manifests it would write
-already exist with the same options (saved as JSON next to them), read all audio headers in parallel behind a
-progress bar, then write each CSV under a temporary name and move it into place, so that an interrupted run
-never leaves a half-written manifest.
+already exist with the same options (saved as JSON next to them; otherwise that record is removed first), read
+and check all audio headers in parallel behind a progress bar (rate, channels, a truncated end), then write each
+CSV under a temporary name and move it into place, and the options record last, so that an interrupted run never
+leaves a half-written manifest or a record that vouches for manifests of another run.
 """
 
+import codecs
 import csv
+import functools
 import json
 import logging
 import os
@@ -16,6 +19,11 @@ import soundfile as sf
 from tqdm import tqdm
 
 logger = logging.getLogger(__name__)
+SAMPLE_RATE = 16000
+"""The sample rate of the datasets' audio, which their recipes read without resampling (CommonVoice's clips, 48 kHz
+MP3, are the exception: they are resampled when read)."""
+TAIL_FRAMES = 1600
+"""Samples decoded at the end of every audio file, to catch files whose data ends before their header says."""
 
 
 class DatasetError(ValueError):
@@ -42,8 +50,11 @@ def require_file(path, problem):
         raise DatasetError(f"{problem}: {path} is missing")
 
 
-def options_unchanged(save_folder, options_name, options, manifests):
-    """Tells whether ``manifests`` all exist in ``save_folder`` and were written with the same ``options``.
+def already_prepared(save_folder, options_name, options, manifests):
+    """Tells whether ``manifests`` all exist in ``save_folder`` and were written with the same ``options``; if
+    not, removes the options record first, so that a preparation interrupted from here on (with other options,
+    say, leaving manifests of both runs) is never trusted by the next run: the record is written last, by
+    :func:`write_options`, once every manifest is.
 
     Arguments
     ---------
@@ -63,25 +74,29 @@ def options_unchanged(save_folder, options_name, options, manifests):
     Example
     -------
     >>> folder = getfixture("tmp_path")
-    >>> options_unchanged(folder, "opt.json", {"a": 1}, ["train.csv"])
+    >>> already_prepared(folder, "opt.json", {"a": 1}, ["train.csv"])
     False
     >>> write_options(folder, "opt.json", {"a": 1}); _ = (folder / "train.csv").write_text("ID\\n")
-    >>> options_unchanged(folder, "opt.json", {"a": 1}, ["train.csv"])
+    >>> already_prepared(folder, "opt.json", {"a": 1}, ["train.csv"])
     True
-    >>> options_unchanged(folder, "opt.json", {"a": 2}, ["train.csv"])
-    False
+    >>> already_prepared(folder, "opt.json", {"a": 2}, ["train.csv"]), (folder / "opt.json").exists()
+    (False, False)
     """
     path = os.path.join(save_folder, options_name)
-    if not all(os.path.isfile(os.path.join(save_folder, name)) for name in manifests):
-        return False
-    if not os.path.isfile(path):
-        return False
-    with open(path, encoding="utf-8") as handle:
-        saved = json.load(handle)
-    if saved != json.loads(json.dumps(options)):
-        return False
-    logger.info("%s in %s are up to date (same options): skipping preparation", manifests, save_folder)
-    return True
+    saved = None
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as handle:
+            try:
+                saved = json.load(handle)
+            except json.JSONDecodeError:
+                saved = None
+    complete = all(os.path.isfile(os.path.join(save_folder, name)) for name in manifests)
+    if complete and saved == json.loads(json.dumps(options)):
+        logger.info("%s in %s are up to date (same options): skipping preparation", manifests, save_folder)
+        return True
+    if os.path.isfile(path):
+        os.remove(path)
+    return False
 
 
 def write_options(save_folder, options_name, options):
@@ -93,26 +108,89 @@ def write_options(save_folder, options_name, options):
     os.replace(temporary, path)
 
 
-def audio_info(path):
-    """Reads one audio header; returns ``(frames, sample_rate)``.
+def read_text(path):
+    """The text of a dataset file (transcripts, TSVs, JSON), decoded as UTF-8 with any byte-order mark removed.
 
     Raises
     ------
     DatasetError
-        When the file is unreadable or holds no samples, naming the file.
+        The file is not UTF-8; the message names it and the first bad byte.
+
+    Example
+    -------
+    >>> path = getfixture("tmp_path") / "1-2.trans.txt"
+    >>> _ = path.write_bytes("\\ufeff1-2-0000 HELLO\\n".encode("utf-8"))
+    >>> read_text(path)
+    '1-2-0000 HELLO\\n'
+    >>> _ = path.write_bytes(b"1-2-0000 CAF\\xe9\\n")
+    >>> read_text(path)
+    Traceback (most recent call last):
+    ...
+    summarymixing.data.manifest.DatasetError: .../1-2.trans.txt is not UTF-8 text: byte 0xe9 at offset 12 ...
+    """
+    with open(path, "rb") as handle:
+        data = handle.read()
+    data = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DatasetError(
+            f"{path} is not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start} ({error.reason}); "
+            "convert it (e.g. iconv -f latin1 -t utf-8)"
+        ) from error
+
+
+def audio_info(path, sample_rate=None):
+    """Reads one audio header and decodes the file's last samples; returns ``(frames, sample_rate)``.
+
+    Arguments
+    ---------
+    path : str
+        The audio file.
+    sample_rate : int, optional
+        The rate the dataset's audio must have (its recipes read it without resampling).
+
+    Raises
+    ------
+    DatasetError
+        Naming the file: unreadable, empty, not mono, at another sample rate, or truncated (the header promises
+        more samples than decode).
     """
     if os.path.getsize(path) == 0:
         raise DatasetError(f"empty audio {path}: the file is 0 bytes")
     try:
-        info = sf.info(path)
+        audio = sf.SoundFile(path)
     except (RuntimeError, sf.LibsndfileError) as error:
         raise DatasetError(f"unreadable audio {path}: {error}") from error
-    if info.frames <= 0:
-        raise DatasetError(f"empty audio {path}: it holds no samples")
-    return info.frames, info.samplerate
+    with audio:
+        frames, rate, channels = audio.frames, audio.samplerate, audio.channels
+        if frames <= 0:
+            raise DatasetError(f"empty audio {path}: it holds no samples")
+        tail = min(frames, TAIL_FRAMES)
+        try:
+            audio.seek(frames - tail)
+            decoded = len(audio.read(tail, dtype="float32"))
+        except (RuntimeError, sf.LibsndfileError) as error:
+            raise DatasetError(f"truncated audio {path}: its last samples do not decode ({error})") from error
+    if decoded < tail:
+        raise DatasetError(
+            f"truncated audio {path}: its header promises {frames} samples, but decoding stops "
+            f"{tail - decoded} samples short"
+        )
+    if channels != 1:
+        raise DatasetError(
+            f"{path} has {channels} channels; the recipes read mono audio (downmix it, e.g. "
+            "sox in.flac out.flac remix -)"
+        )
+    if sample_rate is not None and rate != sample_rate:
+        raise DatasetError(
+            f"{path} is sampled at {rate} Hz; this dataset's recipes read it as {sample_rate} Hz "
+            f"without resampling (resample it, e.g. sox in.flac -r {sample_rate} out.flac)"
+        )
+    return frames, rate
 
 
-def audio_infos(paths, description="reading audio headers", workers=None):
+def audio_infos(paths, description="reading audio headers", workers=None, sample_rate=None):
     """Reads many audio headers in parallel (threads; libsndfile releases the GIL) with a progress bar.
 
     Arguments
@@ -123,6 +201,8 @@ def audio_infos(paths, description="reading audio headers", workers=None):
         Progress bar label.
     workers : int, optional
         Threads; default ``min(32, 4 * cpu_count)`` since header reads wait on the disk.
+    sample_rate : int, optional
+        The rate every file must have (see :func:`audio_info`).
 
     Returns
     -------
@@ -131,19 +211,26 @@ def audio_infos(paths, description="reading audio headers", workers=None):
     """
     workers = workers or min(32, 4 * (os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:
-        return list(tqdm(pool.map(audio_info, paths), total=len(paths), desc=description,
-                         disable=len(paths) < 100))
+        return list(
+            tqdm(
+                pool.map(functools.partial(audio_info, sample_rate=sample_rate), paths),
+                total=len(paths),
+                desc=description,
+                disable=len(paths) < 100,
+            )
+        )
 
 
-def add_durations(rows, description, key="duration"):
-    """Sets ``row[key]`` (seconds) from the header of every ``row["wav"]``, read in parallel.
+def add_durations(rows, description, key="duration", sample_rate=None):
+    """Sets ``row[key]`` (seconds) from the header of every ``row["wav"]``, read in parallel and checked
+    (:func:`audio_info`, with the ``sample_rate`` the dataset must have).
 
     Returns
     -------
     list of (int, int)
         ``(frames, sample_rate)`` per row.
     """
-    headers = audio_infos([row["wav"] for row in rows], description)
+    headers = audio_infos([row["wav"] for row in rows], description, sample_rate=sample_rate)
     for row, (frames, rate) in zip(rows, headers):
         row[key] = round(frames / rate, 5)
     return headers

@@ -1,7 +1,7 @@
 """The bundled mini corpus, laid out on demand in the real datasets' on-disk formats.
 
 The pool (``summarymixing/data/mini_pool/``: one Ogg/Opus reel per synthetic speaker and ``pool.csv``, made by
-:mod:`summarymixing.data.generate_mini`) is cut into a dataset's exact layout inside a folder you choose::
+``tools/generate_mini.py``) is cut into a dataset's exact layout inside a folder you choose::
 
     from summarymixing.data import mini
     data_folder = mini.layout("librispeech", "/tmp/mini")   # -> "/tmp/mini/LibriSpeech"
@@ -30,12 +30,14 @@ Every format with its preparer (``root = mini.layout(<format>, folder)``):
 
 The pool: 26 English voices (20 train, 3 dev, 3 test speakers; about 1040 / 120 / 120 spoken commands of about
 1.8 s, four speaking styles each), and 8 Welsh and 8 Basque voices (90 / 15 / 15 sentences each); see
-:mod:`summarymixing.data.generate_mini` and ``pool.csv`` (``id, language, speaker, gender, voice, style, split,
+``tools/generate_mini.py`` and ``pool.csv`` (``id, language, speaker, gender, voice, style, split,
 text, annotation, scenario, action, intent, reel, start, stop, duration``).
 
 A layout takes seconds and is cached: the dataset folder holds ``.mini_layout.json`` (layout version and pool
 hash, plus ``ids``: dataset utterance id -> pool id, for tests), and a second call returns at once. Layouts are
-built in a temporary sibling folder and moved into place, so an interrupted call leaves nothing half-built.
+built in a temporary sibling folder and moved into place, so an interrupted call leaves nothing half-built (and the
+next call removes what a killed one left). A dataset folder that exists without the marker is never deleted or
+written into: the layout refuses it (a real corpus there is safe).
 The parent folder also keeps ``.mini_pool_<hash>.npy`` (about 90 MB, the pool decoded once) so that further
 layouts there only write files; it may be deleted at any time.
 
@@ -123,8 +125,11 @@ def pool_rows(language=None, split=None):
     >>> len({row["speaker"] for row in pool_rows("en")}) >= 20
     True
     """
-    return [row for row in load_pool()
-            if (language is None or row["language"] == language) and (split is None or row["split"] == split)]
+    return [
+        row
+        for row in load_pool()
+        if (language is None or row["language"] == language) and (split is None or row["split"] == split)
+    ]
 
 
 def decoded_pool(cache_folder):
@@ -144,12 +149,13 @@ def decoded_pool(cache_folder):
     path = os.path.join(cache_folder, f".mini_pool_{_pool_hash()[:12]}.npy")
     if not os.path.isfile(path):
         os.makedirs(cache_folder, exist_ok=True)
+        remove_abandoned_partials(path)
         partial = f"{path}.partial-{os.getpid()}"
         samples = np.lib.format.open_memmap(partial, mode="w+", dtype="int16", shape=(total,))
 
         def decode(reel):
             audio, _ = sf.read(os.path.join(POOL_FOLDER, reel), dtype="int16")
-            samples[offsets[reel]:offsets[reel] + reel_lengths[reel]] = audio[:reel_lengths[reel]]
+            samples[offsets[reel] : offsets[reel] + reel_lengths[reel]] = audio[: reel_lengths[reel]]
 
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(decode, offsets))
@@ -164,7 +170,7 @@ def cut(rows, cache_folder):
     samples, offsets = decoded_pool(cache_folder)
     for row in rows:
         offset = offsets[row["reel"]]
-        yield row, np.asarray(samples[offset + row["start"]:offset + row["stop"]])
+        yield row, np.asarray(samples[offset + row["start"] : offset + row["stop"]])
 
 
 def _pool_hash():
@@ -262,15 +268,21 @@ def _layout_librispeech(builder, splits=None):
         folder = os.path.join(split_names[split], speaker, chapter)
         builder.audio(os.path.join(folder, utterance + ".flac"), samples)
         transcripts[os.path.join(folder, f"{speaker}-{chapter}.trans.txt")].append(
-            f"{utterance} {row['text'].upper()}\n")
+            f"{utterance} {row['text'].upper()}\n"
+        )
         ids[utterance] = row["id"]
         speakers.setdefault(speaker, (row["gender"].upper(), split_names[split], row["voice"]))
         minutes[speaker] += row["duration"] / 60
     for path, lines in transcripts.items():
         builder.text(path, "".join(sorted(lines)))
-    builder.text("SPEAKERS.TXT", ";ID  |SEX| SUBSET           |MINUTES| NAME\n" + "".join(
-        f"{speaker:<5}| {sex} | {subset:<17}| {minutes[speaker]:5.2f} | {voice}\n"
-        for speaker, (sex, subset, voice) in sorted(speakers.items())))
+    builder.text(
+        "SPEAKERS.TXT",
+        ";ID  |SEX| SUBSET           |MINUTES| NAME\n"
+        + "".join(
+            f"{speaker:<5}| {sex} | {subset:<17}| {minutes[speaker]:5.2f} | {voice}\n"
+            for speaker, (sex, subset, voice) in sorted(speakers.items())
+        ),
+    )
     return ids
 
 
@@ -285,24 +297,33 @@ def _layout_librilight(builder, utterances_per_file=16):
         for first in range(0, len(speaker_rows), utterances_per_file):
             stem = f"{book}_{first // utterances_per_file:02d}_espeak_64kb"
             pieces, voice_activity, position = [], [], 0
-            for row, samples in speaker_rows[first:first + utterances_per_file]:
+            for _, samples in speaker_rows[first : first + utterances_per_file]:
                 gap = np.zeros(int(rng.uniform(0.3, 1.5) * SAMPLE_RATE), dtype="int16")
                 pieces += [gap, samples]
                 position += len(gap)
-                voice_activity.append([round(position / SAMPLE_RATE + PAD_SECONDS, 3),
-                                       round((position + len(samples)) / SAMPLE_RATE - PAD_SECONDS, 3)])
+                voice_activity.append(
+                    [
+                        round(position / SAMPLE_RATE + PAD_SECONDS, 3),
+                        round((position + len(samples)) / SAMPLE_RATE - PAD_SECONDS, 3),
+                    ]
+                )
                 position += len(samples)
             folder = os.path.join("small", speaker, book)
             builder.audio(os.path.join(folder, stem + ".flac"), np.concatenate(pieces))
             metadata = {
                 "speaker": speaker,
-                "book_meta": {"id": book, "title": f"Spoken commands read by {speaker}", "genre": ["*Non-fiction"],
-                              "Dramatic Readings": False, "meta_genre": "Undefined"},
+                "book_meta": {
+                    "id": book,
+                    "title": f"Spoken commands read by {speaker}",
+                    "genre": ["*Non-fiction"],
+                    "Dramatic Readings": False,
+                    "meta_genre": "Undefined",
+                },
                 "snr": 30.0,
                 "voice_activity": voice_activity,
             }
             builder.text(os.path.join(folder, stem + ".json"), json.dumps(metadata, indent=1))
-            ids[stem] = [row["id"] for row, _ in speaker_rows[first:first + utterances_per_file]]
+            ids[stem] = [row["id"] for row, _ in speaker_rows[first : first + utterances_per_file]]
     return ids
 
 
@@ -310,8 +331,21 @@ def _client_id(speaker):
     return hashlib.sha512(speaker.encode()).hexdigest()
 
 
-COMMONVOICE_COLUMNS = ["client_id", "path", "sentence_id", "sentence", "sentence_domain", "up_votes", "down_votes",
-                       "age", "gender", "accents", "variant", "locale", "segment"]
+COMMONVOICE_COLUMNS = [
+    "client_id",
+    "path",
+    "sentence_id",
+    "sentence",
+    "sentence_domain",
+    "up_votes",
+    "down_votes",
+    "age",
+    "gender",
+    "accents",
+    "variant",
+    "locale",
+    "segment",
+]
 
 
 def _layout_commonvoice(builder):
@@ -322,18 +356,32 @@ def _layout_commonvoice(builder):
             clip = f"common_voice_{language}_{number}.mp3"
             builder.audio(os.path.join(language, "clips", clip), samples, "MP3", COMMONVOICE_SAMPLE_RATE)
             record = {
-                "client_id": _client_id(row["speaker"]), "path": clip,
-                "sentence_id": hashlib.sha256(row["text"].encode()).hexdigest(), "sentence": row["text"],
-                "sentence_domain": "", "up_votes": 2, "down_votes": 0, "age": "",
+                "client_id": _client_id(row["speaker"]),
+                "path": clip,
+                "sentence_id": hashlib.sha256(row["text"].encode()).hexdigest(),
+                "sentence": row["text"],
+                "sentence_domain": "",
+                "up_votes": 2,
+                "down_votes": 0,
+                "age": "",
                 "gender": {"m": "male_masculine", "f": "female_feminine"}[row["gender"]],  # CommonVoice 17 values
-                "accents": "", "variant": "", "locale": language, "segment": "",
+                "accents": "",
+                "variant": "",
+                "locale": language,
+                "segment": "",
             }
             tables[row["split"]].append(record)
             tables["validated"].append(record)
-            ids[f"{language}/{clip[:-len('.mp3')]}"] = row["id"]
+            ids[f"{language}/{clip[: -len('.mp3')]}"] = row["id"]
         for split, records in tables.items():
-            builder.text(os.path.join(language, f"{split}.tsv"), "\t".join(COMMONVOICE_COLUMNS) + "\n" + "".join(
-                "\t".join(str(record[column]) for column in COMMONVOICE_COLUMNS) + "\n" for record in records))
+            builder.text(
+                os.path.join(language, f"{split}.tsv"),
+                "\t".join(COMMONVOICE_COLUMNS)
+                + "\n"
+                + "".join(
+                    "\t".join(str(record[column]) for column in COMMONVOICE_COLUMNS) + "\n" for record in records
+                ),
+            )
     return ids
 
 
@@ -364,17 +412,26 @@ def _layout_slurp(builder):
         key = (name, row["text"])
         if key not in records:
             records[key] = {
-                "slurp_id": len(records) + 1, "sentence": row["text"], "sentence_annotation": row["annotation"],
-                "intent": row["intent"], "action": row["action"],
-                "tokens": [{"surface": word, "id": index, "lemma": word, "pos": ""}
-                           for index, word in enumerate(row["text"].split())],
-                "scenario": row["scenario"], "recordings": [], "entities": _slurp_entities(row["annotation"]),
+                "slurp_id": len(records) + 1,
+                "sentence": row["text"],
+                "sentence_annotation": row["annotation"],
+                "intent": row["intent"],
+                "action": row["action"],
+                "tokens": [
+                    {"surface": word, "id": index, "lemma": word, "pos": ""}
+                    for index, word in enumerate(row["text"].split())
+                ],
+                "scenario": row["scenario"],
+                "recordings": [],
+                "entities": _slurp_entities(row["annotation"]),
             }
         records[key]["recordings"].append({"file": audio, "wer": 0.0, "ent_wer": 0.0, "status": "correct"})
-        ids[audio[:-len(".flac")]] = row["id"]
+        ids[audio[: -len(".flac")]] = row["id"]
     for name in sorted({name for name, _ in records}):
-        builder.text(os.path.join("dataset", "slurp", name), "".join(
-            json.dumps(record) + "\n" for (file_name, _), record in records.items() if file_name == name))
+        builder.text(
+            os.path.join("dataset", "slurp", name),
+            "".join(json.dumps(record) + "\n" for (file_name, _), record in records.items() if file_name == name),
+        )
     return ids
 
 
@@ -411,8 +468,7 @@ def _layout_iemocap(builder):
         dialogs, styles = len(IEMOCAP_DIALOGS), len(IEMOCAP_LABELS)  # every dialog gets every style
         dialog = f"Ses{session:02d}F_{IEMOCAP_DIALOGS[index // styles % dialogs]}"
         utterance = f"{dialog}_{sex}{index // (styles * dialogs) * styles + index % styles:03d}"
-        builder.audio(os.path.join(f"Session{session}", "sentences", "wav", dialog, utterance + ".wav"), samples,
-                      "WAV")
+        builder.audio(os.path.join(f"Session{session}", "sentences", "wav", dialog, utterance + ".wav"), samples, "WAV")
         turns[(session, dialog)].append((utterance, row, len(samples) / SAMPLE_RATE))
         ids[utterance] = row["id"]
     for (session, dialog), dialog_turns in turns.items():
@@ -424,7 +480,8 @@ def _layout_iemocap(builder):
             evaluation.append(
                 f"[{start:.4f} - {end:.4f}]\t{utterance}\t{code}\t[{valence:.4f}, {activation:.4f}, {dominance:.4f}]\n"
                 + "".join(f"C-E{evaluator}:\t{word};\t()\n" for evaluator in (1, 2, 3))
-                + f"A-E1:\tval {round(valence)}; act {round(activation)}; dom  {round(dominance)};\t()\n\n")
+                + f"A-E1:\tval {round(valence)}; act {round(activation)}; dom  {round(dominance)};\t()\n\n"
+            )
             transcription.append(f"{utterance} [{start:08.4f}-{end:08.4f}]: {row['text'].capitalize()}.\n")
             start = end + 0.5
         folder = os.path.join(f"Session{session}", "dialog")
@@ -448,8 +505,10 @@ def voxceleb_speakers():
         speakers.setdefault(row["speaker"], row["split"])
     train = [speaker for speaker, split in speakers.items() if split == "train"]
     held_out = [speaker for speaker, split in speakers.items() if split != "train"]
-    return {**{speaker: f"id{10001 + i}" for i, speaker in enumerate(train)},
-            **{speaker: f"id{10270 + i}" for i, speaker in enumerate(held_out)}}
+    return {
+        **{speaker: f"id{10001 + i}" for i, speaker in enumerate(train)},
+        **{speaker: f"id{10270 + i}" for i, speaker in enumerate(held_out)},
+    }
 
 
 def _video_id(speaker, style):
@@ -466,7 +525,7 @@ def _layout_voxceleb1(builder, trials_per_utterance=2):
         counters[(speaker, video)] += 1
         utterance = f"{speaker}/{video}/{counters[(speaker, video)]:05d}.wav"
         builder.audio(os.path.join("wav", utterance), samples, "WAV")
-        ids[utterance[:-len(".wav")]] = row["id"]
+        ids[utterance[: -len(".wav")]] = row["id"]
         if row["split"] != "train":
             test_utterances[speaker].append(utterance)
     rng, trials = random.Random(1), []
@@ -480,35 +539,64 @@ def _layout_voxceleb1(builder, trials_per_utterance=2):
                 trials.append(f"0 {enrol} {rng.choice(test_utterances[other])}\n")
     builder.text(os.path.join("meta", "veri_test2.txt"), "".join(trials))
     genders = {names[row["speaker"]]: row["gender"] for row in pool_rows("en")}
-    builder.text(os.path.join("meta", "vox1_meta.csv"), "VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet\n" + "".join(
-        f"{speaker}\t{pool_speaker}\t{genders[speaker]}\tSynthetic\t{'test' if speaker in test_utterances else 'dev'}\n"
-        for pool_speaker, speaker in sorted(names.items(), key=lambda item: item[1])))
+    builder.text(
+        os.path.join("meta", "vox1_meta.csv"),
+        "VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet\n"
+        + "".join(
+            f"{speaker}\t{pool_speaker}\t{genders[speaker]}\tSynthetic\t"
+            f"{'test' if speaker in test_utterances else 'dev'}\n"
+            for pool_speaker, speaker in sorted(names.items(), key=lambda item: item[1])
+        ),
+    )
     return ids
 
 
-VOXPOPULI_COLUMNS = ["id", "raw_text", "normalized_text", "speaker_id", "split", "gender", "is_gold_transcript",
-                     "accent"]
+VOXPOPULI_COLUMNS = [
+    "id",
+    "raw_text",
+    "normalized_text",
+    "speaker_id",
+    "split",
+    "gender",
+    "is_gold_transcript",
+    "accent",
+]
 
 
 def _layout_voxpopuli(builder, train_utterances_per_speaker=20):
     tables, ids = defaultdict(list), {}
-    rows = [row for row in pool_rows("en")
-            if row["split"] != "train" or int(row["id"].rsplit("_", 1)[1]) < train_utterances_per_speaker]
+    rows = [
+        row
+        for row in pool_rows("en")
+        if row["split"] != "train" or int(row["id"].rsplit("_", 1)[1]) < train_utterances_per_speaker
+    ]
     for row, samples in builder.cut(rows):
         number = int(row["speaker"][2:])
         year = 2019 + number % 2
         index = int(row["id"].rsplit("_", 1)[1])
-        segment = f"{year}0{number % 9 + 1}1{number % 7}-0900-PLENARY-{number}-en_{year}0101-09:{index // 60:02d}:{index % 60:02d}_{index}"
+        session = f"{year}0{number % 9 + 1}1{number % 7}-0900-PLENARY-{number}"
+        segment = f"{session}-en_{year}0101-09:{index // 60:02d}:{index % 60:02d}_{index}"
         builder.audio(os.path.join("transcribed_data", "en", str(year), segment + ".ogg"), samples, "OGG")
-        tables[row["split"]].append({
-            "id": segment, "raw_text": row["text"].capitalize() + ".", "normalized_text": row["text"],
-            "speaker_id": str(124700 + number), "split": row["split"],
-            "gender": {"m": "male", "f": "female"}[row["gender"]], "is_gold_transcript": "True", "accent": "None",
-        })
+        tables[row["split"]].append(
+            {
+                "id": segment,
+                "raw_text": row["text"].capitalize() + ".",
+                "normalized_text": row["text"],
+                "speaker_id": str(124700 + number),
+                "split": row["split"],
+                "gender": {"m": "male", "f": "female"}[row["gender"]],
+                "is_gold_transcript": "True",
+                "accent": "None",
+            }
+        )
         ids[segment] = row["id"]
     for split, records in tables.items():
-        builder.text(os.path.join("transcribed_data", "en", f"asr_{split}.tsv"), "\t".join(VOXPOPULI_COLUMNS) + "\n"
-                     + "".join("\t".join(record[column] for column in VOXPOPULI_COLUMNS) + "\n" for record in records))
+        builder.text(
+            os.path.join("transcribed_data", "en", f"asr_{split}.tsv"),
+            "\t".join(VOXPOPULI_COLUMNS)
+            + "\n"
+            + "".join("\t".join(record[column] for column in VOXPOPULI_COLUMNS) + "\n" for record in records),
+        )
     return ids
 
 
@@ -555,20 +643,65 @@ def layout(dataset, folder):
     stamp = {"format": dataset, "layout_version": LAYOUT_VERSION, "pool": _pool_hash()}
     if layout_ids(root, stamp) is not None:
         return root
+    _refuse_foreign(root)
+    remove_abandoned_partials(root)
     partial = f"{root}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
     os.makedirs(partial)
-    with ThreadPoolExecutor(4) as executor:
-        builder = _Builder(partial, os.path.dirname(root), executor)
-        ids = build(builder)
-        builder.finish()
-    with open(os.path.join(partial, MARKER), "w", encoding="utf-8") as handle:
-        json.dump({**stamp, "ids": ids}, handle)
-    if layout_ids(root, stamp) is None:  # else another process finished the same layout first
-        shutil.rmtree(root, ignore_errors=True)
-        os.replace(partial, root)
-    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        with ThreadPoolExecutor(4) as executor:
+            builder = _Builder(partial, os.path.dirname(root), executor)
+            ids = build(builder)
+            builder.finish()
+        with open(os.path.join(partial, MARKER), "w", encoding="utf-8") as handle:
+            json.dump({**stamp, "ids": ids}, handle)
+        if layout_ids(root, stamp) is None:  # else another process finished the same layout first
+            _refuse_foreign(root)
+            shutil.rmtree(root, ignore_errors=True)  # an older layout of ours (it has our marker)
+            os.replace(partial, root)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return root
+
+
+def _refuse_foreign(root):
+    """Raises when ``root`` exists but is not a layout of ours: we never delete or write into what we did not make."""
+    if os.path.lexists(root) and not os.path.isfile(os.path.join(root, MARKER)):
+        raise FileExistsError(
+            f"{root} exists and is not a mini corpus layout (it has no {MARKER}); it is left untouched. Lay the mini "
+            "corpus out in another folder, or point data_folder at your corpus without laying the mini one out there"
+        )
+
+
+def remove_abandoned_partials(path):
+    """Removes ``<path>.partial-<pid>`` files and folders left by processes that no longer run (killed while
+    writing them); those of running processes are left alone.
+
+    Arguments
+    ---------
+    path : str
+        The final path whose partial versions to look for.
+    """
+    folder, name = os.path.split(path)
+    if not os.path.isdir(folder):
+        return
+    for entry in os.listdir(folder):
+        pid = entry[len(name) + len(".partial-") :] if entry.startswith(name + ".partial-") else ""
+        if pid.isdigit() and not _running(int(pid)):
+            abandoned = os.path.join(folder, entry)
+            if os.path.isdir(abandoned):
+                shutil.rmtree(abandoned, ignore_errors=True)
+            else:
+                os.remove(abandoned)
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def layout_ids(root, stamp=None):
@@ -604,7 +737,6 @@ def pool_by_id():
     'en01'
     """
     return {row["id"]: row for row in load_pool()}
-
 
 
 if __name__ == "__main__":

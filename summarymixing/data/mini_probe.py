@@ -39,7 +39,9 @@ def utterance_features(rows, cache_folder):
     for _, samples in mini.cut(rows, cache_folder):
         log_mel = torch.log(mel(torch.from_numpy(samples / 32768.0).float()) + 1e-5)
         energy = log_mel.mean(0)
-        extra = torch.tensor([energy.std(), (energy > energy.max() - 3).float().mean(), len(samples) / mini.SAMPLE_RATE])
+        extra = torch.tensor(
+            [energy.std(), (energy > energy.max() - 3).float().mean(), len(samples) / mini.SAMPLE_RATE]
+        )
         features.append(torch.cat([log_mel.mean(1), log_mel.std(1), extra]))
     return torch.stack(features)
 
@@ -78,11 +80,20 @@ def main(folder):
     even = train & (torch.arange(len(rows)) % 2 == 0)
     odd = train & (torch.arange(len(rows)) % 2 == 1)
     table = [
-        ("style (4 classes), unseen test speakers", int(train.sum()), int(test.sum()),
-         linear_probe(features[train], styles[train], features[test], styles[test], len(STYLES)), 1 / len(STYLES)),
-        (f"speaker ({len(speakers)} training speakers), held-out utterances", int(even.sum()), int(odd.sum()),
-         linear_probe(features[even], speaker_ids[even], features[odd], speaker_ids[odd], len(speakers)),
-         1 / len(speakers)),
+        (
+            "style (4 classes), unseen test speakers",
+            int(train.sum()),
+            int(test.sum()),
+            linear_probe(features[train], styles[train], features[test], styles[test], len(STYLES)),
+            1 / len(STYLES),
+        ),
+        (
+            f"speaker ({len(speakers)} training speakers), held-out utterances",
+            int(even.sum()),
+            int(odd.sum()),
+            linear_probe(features[even], speaker_ids[even], features[odd], speaker_ids[odd], len(speakers)),
+            1 / len(speakers),
+        ),
     ]
     print("| linear probe on log-mel statistics | train utts | test utts | accuracy | chance |")
     print("|---|---|---|---|---|")

@@ -15,10 +15,12 @@ import json
 import os
 
 from summarymixing.data.manifest import (
+    SAMPLE_RATE,
     DatasetError,
     add_durations,
+    already_prepared,
     check_unique,
-    options_unchanged,
+    read_text,
     require_file,
     require_folder,
     write_csv,
@@ -26,11 +28,14 @@ from summarymixing.data.manifest import (
 )
 
 OPTIONS_FILE = "opt_slurp_prepare.json"
-COLUMNS = ["ID", "duration", "wav", "wav_format", "wav_opts", "semantics", "transcript", "scenario", "action",
-           "intent"]
+COLUMNS = ["ID", "duration", "wav", "wav_format", "wav_opts", "semantics", "transcript", "scenario", "action", "intent"]
 SPLITS = ["train_real", "train_synthetic", "devel", "test"]
-JSONL = {"train_real": "train.jsonl", "train_synthetic": "train_synthetic.jsonl", "devel": "devel.jsonl",
-         "test": "test.jsonl"}
+JSONL = {
+    "train_real": "train.jsonl",
+    "train_synthetic": "train_synthetic.jsonl",
+    "devel": "devel.jsonl",
+    "test": "test.jsonl",
+}
 
 
 def semantics_string(record):
@@ -49,31 +54,51 @@ def semantics_string(record):
         try:
             filler = " ".join(surfaces[index] for index in entity["span"])
         except IndexError as error:
-            raise DatasetError(f"SLURP record {record.get('slurp_id')}: entity span {entity['span']} lies outside "
-                               f"its {len(surfaces)} tokens") from error
+            raise DatasetError(
+                f"SLURP record {record.get('slurp_id')}: entity span {entity['span']} lies outside "
+                f"its {len(surfaces)} tokens"
+            ) from error
         entities.append({"type": entity["type"], "filler": filler})
     semantics = {"scenario": record["scenario"], "action": record["action"], "entities": entities}
     return str(semantics).replace(",", "|")
 
 
+RECORD_KEYS = ("recordings", "sentence", "scenario", "action", "intent", "tokens")
+
+
 def _read_jsonl(jsonl_path, audio_folder):
     rows = []
-    with open(jsonl_path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                recordings, sentence = record["recordings"], record["sentence"]
-                labels = {key: record[key] for key in ("scenario", "action", "intent")}
-            except (json.JSONDecodeError, KeyError) as error:
-                raise DatasetError(f"{jsonl_path} line {number}: not a SLURP record ({error!r})") from error
-            semantics = semantics_string(record)
-            for recording in recordings:
-                wav = os.path.join(audio_folder, recording["file"])
-                require_file(wav, f"transcript without audio ({jsonl_path} line {number})")
-                rows.append({"ID": os.path.splitext(recording["file"])[0], "wav": wav, "wav_format": "flac",
-                             "wav_opts": None, "semantics": semantics, "transcript": sentence.upper(), **labels})
+    text = read_text(jsonl_path)
+    if text.lstrip().startswith("["):
+        raise DatasetError(f"{jsonl_path} holds a JSON array; SLURP files are JSON Lines (one record per line)")
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DatasetError(f"{jsonl_path} line {number}: not JSON ({error})") from error
+        missing = [key for key in RECORD_KEYS if not isinstance(record, dict) or key not in record]
+        if missing:
+            raise DatasetError(f"{jsonl_path} line {number}: a SLURP record needs the key(s) {missing}")
+        labels = {key: record[key] for key in ("scenario", "action", "intent")}
+        semantics = semantics_string(record)
+        for recording in record["recordings"]:
+            if not isinstance(recording, dict) or "file" not in recording:
+                raise DatasetError(f"{jsonl_path} line {number}: a recording without a 'file': {recording!r}")
+            wav = os.path.join(audio_folder, recording["file"])
+            require_file(wav, f"transcript without audio ({jsonl_path} line {number})")
+            rows.append(
+                {
+                    "ID": os.path.splitext(recording["file"])[0],
+                    "wav": wav,
+                    "wav_format": "flac",
+                    "wav_opts": None,
+                    "semantics": semantics,
+                    "transcript": record["sentence"].upper(),
+                    **labels,
+                }
+            )
     check_unique((row["ID"] for row in rows), jsonl_path)
     return rows
 
@@ -108,7 +133,7 @@ def prepare_slurp(data_folder, save_folder, splits=SPLITS, skip_prep=False):
     data_folder, save_folder = os.path.abspath(data_folder), os.path.abspath(save_folder)
     options = {"data_folder": data_folder, "splits": list(splits)}
     manifests = [f"{split}-type=direct.csv" for split in splits]
-    if options_unchanged(save_folder, OPTIONS_FILE, options, manifests):
+    if already_prepared(save_folder, OPTIONS_FILE, options, manifests):
         return
     require_folder(data_folder, "SLURP data_folder")
     os.makedirs(save_folder, exist_ok=True)
@@ -119,6 +144,6 @@ def prepare_slurp(data_folder, save_folder, splits=SPLITS, skip_prep=False):
         audio_folder = os.path.join(data_folder, "slurp_synth" if split == "train_synthetic" else "slurp_real")
         require_folder(audio_folder, f"SLURP audio folder of {split!r}")
         rows = _read_jsonl(jsonl_path, audio_folder)
-        add_durations(rows, f"SLURP {split}")
+        add_durations(rows, f"SLURP {split}", sample_rate=SAMPLE_RATE)
         write_csv(os.path.join(save_folder, manifest), COLUMNS, rows)
     write_options(save_folder, OPTIONS_FILE, options)

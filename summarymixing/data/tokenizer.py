@@ -7,8 +7,16 @@ from speechbrain.tokenizers.SentencePiece import SentencePiece
 from summarymixing.data.manifest import read_csv
 
 
-def train_tokenizer(manifest, output_folder, vocab_size, model_type="unigram", text_column="wrd",
-                    character_coverage=1.0, bos_id=-1, eos_id=-1):
+def train_tokenizer(
+    manifest,
+    output_folder,
+    vocab_size,
+    model_type="unigram",
+    text_column="wrd",
+    character_coverage=1.0,
+    bos_id=-1,
+    eos_id=-1,
+):
     """Trains (or reloads, when ``output_folder`` already holds it) a SentencePiece model on a CSV column.
 
     Arguments
@@ -51,10 +59,18 @@ def train_tokenizer(manifest, output_folder, vocab_size, model_type="unigram", t
     os.makedirs(output_folder, exist_ok=True)
     try:
         return SentencePiece(
-            model_dir=output_folder, vocab_size=vocab_size, annotation_train=manifest,
-            annotation_read=text_column, model_type=model_type, character_coverage=character_coverage,
-            bos_id=bos_id, eos_id=eos_id, annotation_format="csv",
+            model_dir=output_folder,
+            vocab_size=vocab_size,
+            annotation_train=manifest,
+            annotation_read=text_column,
+            model_type=model_type,
+            character_coverage=character_coverage,
+            bos_id=bos_id,
+            eos_id=eos_id,
+            annotation_format="csv",
         )
     except RuntimeError as error:
-        raise ValueError(f"SentencePiece could not train a {vocab_size}-piece {model_type} model on "
-                         f"{manifest}:{text_column}: {error}") from error
+        raise ValueError(
+            f"SentencePiece could not train a {vocab_size}-piece {model_type} model on "
+            f"{manifest}:{text_column}: {error}"
+        ) from error

@@ -23,11 +23,13 @@ import soundfile as sf
 from tqdm import tqdm
 
 from summarymixing.data.manifest import (
+    SAMPLE_RATE,
     DatasetError,
     add_durations,
+    already_prepared,
     audio_info,
     check_unique,
-    options_unchanged,
+    read_text,
     require_file,
     require_folder,
     write_csv,
@@ -50,15 +52,15 @@ def read_trials(verification_pairs_file):
     """
     require_file(str(verification_pairs_file), "verification trial list")
     trials = []
-    with open(verification_pairs_file, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != 3 or fields[0] not in ("0", "1"):
-                raise DatasetError(f"{verification_pairs_file} line {number}: expected 'label enrol test', "
-                                   f"got {line.strip()!r}")
-            trials.append((int(fields[0]), fields[1], fields[2]))
+    for number, line in enumerate(read_text(verification_pairs_file).splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 3 or fields[0] not in ("0", "1"):
+            raise DatasetError(
+                f"{verification_pairs_file} line {number}: expected 'label enrol test', got {line.strip()!r}"
+            )
+        trials.append((int(fields[0]), fields[1], fields[2]))
     return trials
 
 
@@ -73,28 +75,45 @@ def _list_utterances(wav_folder):
 
 def _chunks(wav, utterance, seg_dur, amp_th):
     """Cuts one utterance into ``seg_dur`` chunks whose mean absolute amplitude reaches ``amp_th``."""
-    frames, rate = audio_info(wav)
+    frames, rate = audio_info(wav, sample_rate=SAMPLE_RATE)
     samples = sf.read(wav, dtype="float32")[0] if amp_th > 0 else None
     size = int(round(seg_dur * rate))
     rows = []
     for start in range(0, frames - size + 1, size):
-        if samples is not None and np.abs(samples[start:start + size]).mean() < amp_th:
+        if samples is not None and np.abs(samples[start : start + size]).mean() < amp_th:
             continue
-        speaker, video, name = utterance[:-len(".wav")].split("/")
-        rows.append({"ID": f"{speaker}--{video}--{name}_{start / rate:g}_{(start + size) / rate:g}",
-                     "duration": seg_dur, "wav": wav, "start": start, "stop": start + size, "spk_id": speaker})
+        speaker, video, name = utterance[: -len(".wav")].split("/")
+        rows.append(
+            {
+                "ID": f"{speaker}--{video}--{name}_{start / rate:g}_{(start + size) / rate:g}",
+                "duration": seg_dur,
+                "wav": wav,
+                "start": start,
+                "stop": start + size,
+                "spk_id": speaker,
+            }
+        )
     return rows
 
 
 def _whole(rows, description):
-    for row, (frames, _) in zip(rows, add_durations(rows, description)):
+    for row, (frames, _) in zip(rows, add_durations(rows, description, sample_rate=SAMPLE_RATE)):
         row.update(start=0, stop=frames)
     return rows
 
 
-def prepare_voxceleb(data_folder, save_folder, verification_pairs_file, splits=["train", "dev", "test"],
-                     split_ratio=[90, 10], seg_dur=3.0, amp_th=5e-04, split_speaker=False, random_segment=False,
-                     skip_prep=False):
+def prepare_voxceleb(
+    data_folder,
+    save_folder,
+    verification_pairs_file,
+    splits=["train", "dev", "test"],
+    split_ratio=[90, 10],
+    seg_dur=3.0,
+    amp_th=5e-04,
+    split_speaker=False,
+    random_segment=False,
+    skip_prep=False,
+):
     """Writes the VoxCeleb1 speaker-verification manifests.
 
     Arguments
@@ -138,12 +157,20 @@ def prepare_voxceleb(data_folder, save_folder, verification_pairs_file, splits=[
         raise ValueError(f"split_ratio must be two percentages summing to 100, got {split_ratio}")
     data_folder, save_folder = os.path.abspath(data_folder), os.path.abspath(save_folder)
     verification_pairs_file = os.path.abspath(verification_pairs_file)
-    options = {"data_folder": data_folder, "verification_pairs_file": verification_pairs_file,
-               "splits": list(splits), "split_ratio": list(split_ratio), "seg_dur": seg_dur, "amp_th": amp_th,
-               "split_speaker": split_speaker, "random_segment": random_segment}
-    manifests = [name for split in splits for name in (["enrol.csv", "test.csv"] if split == "test" else
-                                                       [split + ".csv"])]
-    if options_unchanged(save_folder, OPTIONS_FILE, options, manifests):
+    options = {
+        "data_folder": data_folder,
+        "verification_pairs_file": verification_pairs_file,
+        "splits": list(splits),
+        "split_ratio": list(split_ratio),
+        "seg_dur": seg_dur,
+        "amp_th": amp_th,
+        "split_speaker": split_speaker,
+        "random_segment": random_segment,
+    }
+    manifests = [
+        name for split in splits for name in (["enrol.csv", "test.csv"] if split == "test" else [split + ".csv"])
+    ]
+    if already_prepared(save_folder, OPTIONS_FILE, options, manifests):
         return
     wav_folder = os.path.join(data_folder, "wav")
     require_folder(wav_folder, "VoxCeleb wav folder")
@@ -157,7 +184,7 @@ def prepare_voxceleb(data_folder, save_folder, verification_pairs_file, splits=[
             for utterance in utterances:
                 wav = os.path.join(wav_folder, utterance)
                 require_file(wav, f"trial without audio ({verification_pairs_file})")
-                rows.append({"ID": utterance[:-len(".wav")], "wav": wav, "spk_id": utterance.split("/")[0]})
+                rows.append({"ID": utterance[: -len(".wav")], "wav": wav, "spk_id": utterance.split("/")[0]})
             write_csv(os.path.join(save_folder, name), COLUMNS, _whole(rows, f"VoxCeleb {name}"))
     training_splits = [split for split in splits if split != "test"]
     if training_splits:
@@ -169,13 +196,21 @@ def prepare_voxceleb(data_folder, save_folder, verification_pairs_file, splits=[
                 continue
             wavs = [os.path.join(wav_folder, utterance) for utterance in members]
             if random_segment:
-                rows = _whole([{"ID": u[:-len(".wav")].replace("/", "--"), "wav": w, "spk_id": u.split("/")[0]}
-                               for u, w in zip(members, wavs)], f"VoxCeleb {split}")
+                rows = _whole(
+                    [
+                        {"ID": u[: -len(".wav")].replace("/", "--"), "wav": w, "spk_id": u.split("/")[0]}
+                        for u, w in zip(members, wavs)
+                    ],
+                    f"VoxCeleb {split}",
+                )
             else:
                 with ThreadPoolExecutor(min(32, 4 * (os.cpu_count() or 1))) as pool:
                     chunked = pool.map(_chunks, wavs, members, [seg_dur] * len(wavs), [amp_th] * len(wavs))
-                    rows = [row for rows in tqdm(chunked, total=len(wavs), desc=f"VoxCeleb {split}",
-                                                 disable=len(wavs) < 100) for row in rows]
+                    rows = [
+                        row
+                        for rows in tqdm(chunked, total=len(wavs), desc=f"VoxCeleb {split}", disable=len(wavs) < 100)
+                        for row in rows
+                    ]
             check_unique((row["ID"] for row in rows), f"VoxCeleb {split}")
             write_csv(os.path.join(save_folder, split + ".csv"), COLUMNS, rows)
     write_options(save_folder, OPTIONS_FILE, options)
@@ -187,9 +222,11 @@ def _split(utterances, split_ratio, split_speaker, seed=1234):
     if split_speaker:
         speakers = sorted({utterance.split("/")[0] for utterance in utterances})
         rng.shuffle(speakers)
-        train_speakers = set(speakers[:len(speakers) * split_ratio[0] // 100])
-        return ([u for u in utterances if u.split("/")[0] in train_speakers],
-                [u for u in utterances if u.split("/")[0] not in train_speakers])
+        train_speakers = set(speakers[: len(speakers) * split_ratio[0] // 100])
+        return (
+            [u for u in utterances if u.split("/")[0] in train_speakers],
+            [u for u in utterances if u.split("/")[0] not in train_speakers],
+        )
     shuffled = list(utterances)
     rng.shuffle(shuffled)
     cut = len(shuffled) * split_ratio[0] // 100

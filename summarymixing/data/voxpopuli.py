@@ -12,15 +12,18 @@ than letters, digits and apostrophes removed::
 """
 
 import csv
+import io
 import logging
 import os
 import re
 
 from summarymixing.data.manifest import (
+    SAMPLE_RATE,
     DatasetError,
     add_durations,
+    already_prepared,
     check_unique,
-    options_unchanged,
+    read_text,
     require_file,
     require_folder,
     write_csv,
@@ -44,24 +47,33 @@ def normalize_voxpopuli(text):
 
 
 def _read_tsv(tsv_path, data_folder):
-    with open(tsv_path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        missing = sorted({"id", "normalized_text", "speaker_id"} - set(reader.fieldnames or []))
-        if missing:
-            raise DatasetError(f"{tsv_path} lacks the column(s) {missing} (header: {reader.fieldnames})")
-        rows = []
-        for number, record in enumerate(reader, 2):
-            ogg = os.path.join(data_folder, record["id"][:4], record["id"] + ".ogg")
-            require_file(ogg, f"transcript without audio ({tsv_path} line {number})")
-            words = normalize_voxpopuli(record["normalized_text"] or "")
-            if words:
-                rows.append({"ID": record["id"], "wav": ogg, "spk_id": record["speaker_id"], "wrd": words})
+    reader = csv.DictReader(io.StringIO(read_text(tsv_path)), delimiter="\t", quoting=csv.QUOTE_NONE)
+    missing = sorted({"id", "normalized_text", "speaker_id"} - set(reader.fieldnames or []))
+    if missing:
+        raise DatasetError(f"{tsv_path} lacks the column(s) {missing} (header: {reader.fieldnames})")
+    rows = []
+    for number, record in enumerate(reader, 2):
+        ogg = os.path.join(data_folder, record["id"][:4], record["id"] + ".ogg")
+        require_file(ogg, f"transcript without audio ({tsv_path} line {number})")
+        words = normalize_voxpopuli(record["normalized_text"] or "")
+        if words:
+            rows.append({"ID": record["id"], "wav": ogg, "spk_id": record["speaker_id"], "wrd": words})
+    if not rows:
+        raise DatasetError(f"{tsv_path} lists no transcribed segment: the split would be empty")
     check_unique((row["ID"] for row in rows), tsv_path)
     return rows
 
 
-def prepare_voxpopuli(data_folder, save_folder, train_tsv_file=None, dev_tsv_file=None, test_tsv_file=None,
-                      skip_prep=False, language="en", remove_if_longer_than=100):
+def prepare_voxpopuli(
+    data_folder,
+    save_folder,
+    train_tsv_file=None,
+    dev_tsv_file=None,
+    test_tsv_file=None,
+    skip_prep=False,
+    language="en",
+    remove_if_longer_than=100,
+):
     """Writes ``train.csv``, ``dev.csv`` and ``test.csv`` for one VoxPopuli language.
 
     Arguments
@@ -96,9 +108,13 @@ def prepare_voxpopuli(data_folder, save_folder, train_tsv_file=None, dev_tsv_fil
         "dev": os.path.abspath(dev_tsv_file or os.path.join(data_folder, "asr_dev.tsv")),
         "test": os.path.abspath(test_tsv_file or os.path.join(data_folder, "asr_test.tsv")),
     }
-    options = {"data_folder": data_folder, "tsv_files": tsv_files, "language": language,
-               "remove_if_longer_than": remove_if_longer_than}
-    if options_unchanged(save_folder, OPTIONS_FILE, options, [split + ".csv" for split in tsv_files]):
+    options = {
+        "data_folder": data_folder,
+        "tsv_files": tsv_files,
+        "language": language,
+        "remove_if_longer_than": remove_if_longer_than,
+    }
+    if already_prepared(save_folder, OPTIONS_FILE, options, [split + ".csv" for split in tsv_files]):
         return
     require_folder(data_folder, "VoxPopuli data_folder")
     for split, tsv_path in tsv_files.items():
@@ -107,10 +123,14 @@ def prepare_voxpopuli(data_folder, save_folder, train_tsv_file=None, dev_tsv_fil
     os.makedirs(save_folder, exist_ok=True)
     for split, tsv_path in tsv_files.items():
         rows = _read_tsv(tsv_path, data_folder)
-        add_durations(rows, f"VoxPopuli {split}")
+        add_durations(rows, f"VoxPopuli {split}", sample_rate=SAMPLE_RATE)
         kept = [row for row in rows if row["duration"] < remove_if_longer_than]
         if len(kept) < len(rows):
-            logger.info("VoxPopuli %s: left out %d segments of %s s or more", split, len(rows) - len(kept),
-                        remove_if_longer_than)
+            logger.info(
+                "VoxPopuli %s: left out %d segments of %s s or more",
+                split,
+                len(rows) - len(kept),
+                remove_if_longer_than,
+            )
         write_csv(os.path.join(save_folder, split + ".csv"), COLUMNS, kept)
     write_options(save_folder, OPTIONS_FILE, options)

@@ -71,18 +71,14 @@ class ProbeBrain(sb.Brain):
             return super()._wrap_distributed()
         for name, module in self.modules.items():
             if any(param.requires_grad for param in module.parameters()):
-                self.modules[name] = DDP(
-                    module, device_ids=None, find_unused_parameters=self.find_unused_parameters
-                )
+                self.modules[name] = DDP(module, device_ids=None, find_unused_parameters=self.find_unused_parameters)
 
     def init_optimizers(self):
         """Creates the head optimiser and the layer-weights optimiser (both checkpointed)."""
         weight_params = list(self.modules.weighted_sum.parameters())
         weight_ids = {id(param) for param in weight_params}
         head_params = [
-            param
-            for param in self.modules.parameters()
-            if param.requires_grad and id(param) not in weight_ids
+            param for param in self.modules.parameters() if param.requires_grad and id(param) not in weight_ids
         ]
         self.model_optimizer = self.hparams.model_opt_class(head_params)
         self.weights_optimizer = self.hparams.weights_opt_class(weight_params)
@@ -129,9 +125,7 @@ class ProbeBrain(sb.Brain):
         if stage == sb.Stage.VALID:
             error = stage_stats[self.error_key]
             lr_model = _anneal(self.hparams.lr_annealing_model, self.model_optimizer, epoch, error)
-            lr_weights = _anneal(
-                self.hparams.lr_annealing_weights, self.weights_optimizer, epoch, error
-            )
+            lr_weights = _anneal(self.hparams.lr_annealing_weights, self.weights_optimizer, epoch, error)
             self.hparams.train_logger.log_stats(
                 stats_meta={
                     "epoch": epoch,
@@ -142,9 +136,7 @@ class ProbeBrain(sb.Brain):
                 train_stats=getattr(self, "train_stats", None),
                 valid_stats=stage_stats,
             )
-            self.checkpointer.save_and_keep_only(
-                meta={self.error_key: error}, min_keys=[self.error_key]
-            )
+            self.checkpointer.save_and_keep_only(meta={self.error_key: error}, min_keys=[self.error_key])
         else:
             self.hparams.train_logger.log_stats(
                 stats_meta={"Epoch loaded": self.hparams.epoch_counter.current},
@@ -199,9 +191,7 @@ class CTCProbeBrain(ProbeBrain):
         tokens, token_lens = batch.tokens
         loss = self.hparams.ctc_cost(log_probs, tokens, wav_lens, token_lens)
         if stage != sb.Stage.TRAIN:
-            hyps = sb.decoders.ctc_greedy_decode(
-                log_probs, wav_lens, blank_id=self.hparams.blank_index
-            )
+            hyps = sb.decoders.ctc_greedy_decode(log_probs, wav_lens, blank_id=self.hparams.blank_index)
             predicted = [self.decode_tokens(hyp).split() for hyp in hyps]
             targets = [text.split() for text in batch.wrd]
             self.wer_metric.append(batch.id, predicted, targets)

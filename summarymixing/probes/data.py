@@ -107,9 +107,7 @@ def add_labels(datasets, label_key, encoder_path, num_classes):
     def label_pipeline(label):
         return label_encoder.encode_label_torch(label)
 
-    label_encoder.load_or_create(
-        path=encoder_path, from_didatasets=datasets, output_key=label_key
-    )
+    label_encoder.load_or_create(path=encoder_path, from_didatasets=datasets, output_key=label_key)
     if len(label_encoder) > num_classes:
         raise ValueError(
             f"the data has {len(label_encoder)} classes of '{label_key}' but the classifier "

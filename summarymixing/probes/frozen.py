@@ -90,4 +90,3 @@ class FrozenEncoder(torch.nn.Module):
                 f"[num_hidden={self.num_hidden}, batch, time, hidden_size={self.hidden_size}]"
             )
         return hidden
-

@@ -104,19 +104,13 @@ def results_table(results_by_encoder):
     for results in results_by_encoder.values():
         for result in results:
             columns.setdefault((result["task"], result["head"]), result["reported"])
-    header = ["encoder"] + [
-        f"{task} {head}: {' / '.join(reported)}" for (task, head), reported in columns.items()
-    ]
+    header = ["encoder"] + [f"{task} {head}: {' / '.join(reported)}" for (task, head), reported in columns.items()]
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for encoder, results in results_by_encoder.items():
         by_column = {(result["task"], result["head"]): result for result in results}
         cells = [encoder]
         for column, reported in columns.items():
             result = by_column.get(column)
-            cells.append(
-                " / ".join(f"{result['metrics'][name]:.2f}" for name in reported)
-                if result
-                else "-"
-            )
+            cells.append(" / ".join(f"{result['metrics'][name]:.2f}" for name in reported) if result else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

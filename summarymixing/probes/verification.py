@@ -28,9 +28,7 @@ def read_trials(path):
             if not fields:
                 continue
             if len(fields) != 3 or fields[0] not in ("0", "1"):
-                raise ValueError(
-                    f"{path}:{line_number}: expected '<0|1> <enrol wav> <test wav>', got {line!r}"
-                )
+                raise ValueError(f"{path}:{line_number}: expected '<0|1> <enrol wav> <test wav>', got {line!r}")
             trials.append((int(fields[0]), _utterance_id(fields[1]), _utterance_id(fields[2])))
     if not trials:
         raise ValueError(f"{path}: the trial list is empty")

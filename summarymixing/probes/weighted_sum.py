@@ -125,9 +125,7 @@ def plot_layer_weights(weights_by_task, path, title=None):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as error:
-        raise ImportError(
-            "plot_layer_weights needs matplotlib: pip install 'summarymixing[plot]'"
-        ) from error
+        raise ImportError("plot_layer_weights needs matplotlib: pip install 'summarymixing[plot]'") from error
     figure, axis = plt.subplots(figsize=(8, 3.5))
     width = 0.8 / max(len(weights_by_task), 1)
     for index, (task, weights) in enumerate(weights_by_task.items()):

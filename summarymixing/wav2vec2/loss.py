@@ -29,7 +29,9 @@ class Wav2Vec2Loss(torch.nn.Module):
     wav2vec 2.0). Similarities come from one ``[M, M]`` matrix product per utterance and are gathered, so the
     ``[B, M, num_negatives, C]`` negatives are never materialised. The contrastive loss is averaged over masked
     frames, so ``loss = contrastive + diversity_weight * diversity`` does not depend on the batch size. Chance
-    accuracy is ``1 / (num_negatives + 1)``.
+    accuracy is ``1 / (num_negatives + 1)``. With ``reduction="sum"`` (the published recipe's, which pairs it with
+    a gradient-norm clip of 100), the contrastive loss is summed over masked frames and the diversity loss weighted
+    by their number: ``loss`` is the mean objective times the number of masked frames.
 
     Arguments
     ---------
@@ -39,6 +41,8 @@ class Wav2Vec2Loss(torch.nn.Module):
         Temperature dividing the cosine similarities.
     diversity_weight : float
         Weight of the diversity loss ``(num_codes - prob_perplexity) / num_codes``.
+    reduction : str
+        ``"mean"`` (per masked frame, the default) or ``"sum"`` (over masked frames, as published).
 
     Example
     -------
@@ -51,8 +55,11 @@ class Wav2Vec2Loss(torch.nn.Module):
     ['accuracy', 'contrastive_loss', 'diversity_loss', 'loss']
     """
 
-    def __init__(self, num_negatives=100, temperature=0.1, diversity_weight=0.1):
+    def __init__(self, num_negatives=100, temperature=0.1, diversity_weight=0.1, reduction="mean"):
         super().__init__()
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"Wav2Vec2Loss: reduction must be 'mean' or 'sum', got {reduction!r}")
+        self.reduction = reduction
         self.num_negatives = num_negatives
         self.temperature = temperature
         self.diversity_weight = diversity_weight
@@ -72,7 +79,8 @@ class Wav2Vec2Loss(torch.nn.Module):
         Returns
         -------
         stats : dict
-            ``loss`` (to back-propagate), ``contrastive_loss`` (mean per masked frame), ``diversity_loss`` and
+            ``loss`` (to back-propagate, reduced as asked), ``contrastive_loss`` (mean per masked frame),
+            ``diversity_loss`` and
             ``accuracy`` (masked frames whose target scores highest).
         """
         if predictions.shape != targets.shape or predictions.dim() != 3:
@@ -98,8 +106,9 @@ class Wav2Vec2Loss(torch.nn.Module):
         zeros = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
         contrastive_loss = F.cross_entropy(logits, zeros)
         accuracy = (logits.argmax(dim=-1) == 0).float().mean()
+        loss = contrastive_loss + self.diversity_weight * diversity_loss
         return {
-            "loss": contrastive_loss + self.diversity_weight * diversity_loss,
+            "loss": loss * logits.shape[0] if self.reduction == "sum" else loss,
             "contrastive_loss": contrastive_loss,
             "diversity_loss": diversity_loss,
             "accuracy": accuracy,

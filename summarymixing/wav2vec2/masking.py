@@ -95,7 +95,7 @@ class MaskingCollate:
     >>> collate = MaskingCollate(FrameCounter(16000, 10, (3, 3), (2, 1)), 0.65, 10)
     >>> batch = collate([{"id": "a", "sig": torch.randn(16000)}, {"id": "b", "sig": torch.randn(9600)}])
     >>> batch.sig.data.shape, batch.mask.data.shape
-    (torch.Size([2, 16000]), torch.Size([2, 51]))
+    (torch.Size([2, 16000]), torch.Size([2, 48]))
     """
 
     def __init__(self, frame_counter, mask_prob, mask_length, signal_key="sig"):

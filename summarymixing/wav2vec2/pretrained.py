@@ -16,6 +16,8 @@ from hyperpyyaml import load_hyperpyyaml
 from ruamel.yaml.nodes import MappingNode
 from speechbrain.utils.checkpoints import Checkpointer
 
+from summarymixing.run_folder import check_yaml_code
+
 PRETRAINED_KEYS = ("frontend", "context_encoder")
 
 
@@ -43,16 +45,16 @@ class PretrainedWav2Vec2(torch.nn.Module):
     >>> model = PretrainedWav2Vec2(MelCNNFrontEnd(channels=(16, 16)), ContextEncoder(16, 16, conformer))
     >>> hidden = model(torch.randn(2, 16000), torch.tensor([1.0, 0.7]))
     >>> hidden.shape, model.num_hidden, model.hidden_size, hidden.requires_grad
-    (torch.Size([3, 2, 51, 16]), 3, 16, False)
+    (torch.Size([3, 2, 48, 16]), 3, 16, False)
     """
 
     def __init__(self, frontend, context_encoder, freeze=True):
         super().__init__()
         self.frontend = frontend
         self.context_encoder = context_encoder
-        self.context_encoder.encoder.layerdrop_prob = 0.0
-        self.num_hidden = len(context_encoder.encoder.layers) + 1
-        self.hidden_size = context_encoder.mask_embedding.numel()
+        self.context_encoder.latent_encoder.layerdrop_prob = 0.0
+        self.num_hidden = len(context_encoder.latent_encoder.layers) + 1
+        self.hidden_size = context_encoder.mask_emb.numel()
         self.freeze = freeze
         if freeze:
             self.requires_grad_(False)
@@ -122,7 +124,7 @@ def load_yaml_entries(resolved_yaml, keys):
     return load_hyperpyyaml(subset.getvalue())
 
 
-def load_pretrained(run_folder, freeze=True, min_key=None):
+def load_pretrained(run_folder, freeze=True, min_key=None, allow_any_code=False):
     """Loads a pre-trained run's front end and context encoder as a module returning all hidden layers.
 
     Arguments
@@ -134,6 +136,9 @@ def load_pretrained(run_folder, freeze=True, min_key=None):
     min_key : str, optional
         Pick the checkpoint with the lowest value of this metric (e.g. ``"loss"``, the validation loss);
         the latest checkpoint when ``None``.
+    allow_any_code : bool
+        Load the run folder's YAML without checking that it names only torch, SpeechBrain, sentencepiece and
+        summarymixing code (:func:`summarymixing.run_folder.check_yaml_code`): only for a folder you trust.
 
     Returns
     -------
@@ -146,6 +151,7 @@ def load_pretrained(run_folder, freeze=True, min_key=None):
         raise FileNotFoundError(
             f"{run_folder} is not a wav2vec2 pre-training run folder: expected hyperparams.yaml and save/"
         )
+    check_yaml_code(hparams_file, allow_any_code)
     with open(hparams_file, encoding="utf-8") as stream:
         try:
             modules = load_yaml_entries(stream.read(), PRETRAINED_KEYS)

@@ -27,11 +27,10 @@ import speechbrain as sb
 import torch
 from speechbrain.utils.distributed import run_on_main
 
-from summarymixing.data.commonvoice import prepare_common_voice
-from summarymixing.data.tokenizer import train_tokenizer
+from summarymixing import experiment
 from summarymixing.probes import CTCProbeBrain, write_results
 from summarymixing.probes.data import add_audio, load_manifest
-from summarymixing.probes.recipe import fit_probe, setup_experiment
+from summarymixing.probes.recipe import fit_probe
 
 
 class CommonVoiceProbe(CTCProbeBrain):
@@ -68,22 +67,9 @@ def dataio_prepare(hparams, tokenizer):
 
 def main(argv):
     """Prepares the data and tokenizer, trains the probe, tests it and writes ``results.json``."""
-    hparams, run_opts, _, _ = setup_experiment(argv)
-    run_on_main(
-        prepare_common_voice,
-        kwargs={
-            "data_folder": hparams["data_folder"],
-            "save_folder": hparams["save_folder"],
-            "language": hparams["language"],
-            "accented_letters": hparams["accented_letters"],
-            "convert_to_wav": hparams["convert_to_wav"],
-        },
-    )
-    tokenizer_args = [hparams["train_csv"], hparams["save_folder"], hparams["output_neurons"], hparams["token_type"]]
-    run_on_main(train_tokenizer, args=tokenizer_args)  # trains once; every process then loads it
-    tokenizer = train_tokenizer(*tokenizer_args)
-    datasets = dataio_prepare(hparams, tokenizer)
-    hparams["tokenizer"] = tokenizer
+    run = experiment.setup(argv)
+    hparams, run_opts = run.hparams, run.run_opts
+    datasets = dataio_prepare(hparams, hparams["tokenizer"])
     probe = fit_probe(CommonVoiceProbe, hparams, run_opts, datasets["train"], datasets["valid"])
     probe.evaluate(datasets["test"], min_key="WER", test_loader_kwargs=hparams["test_dataloader_opts"])
     run_on_main(  # the barrier keeps the other processes alive until the results are written

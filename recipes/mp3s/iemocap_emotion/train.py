@@ -27,13 +27,12 @@ import sys
 
 import speechbrain as sb
 import torch
-from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
-from summarymixing.data.iemocap import prepare_iemocap
+from summarymixing import experiment
 from summarymixing.probes import ClassificationProbeBrain, write_results
 from summarymixing.probes.data import add_audio, add_labels, load_manifest
-from summarymixing.probes.recipe import fit_probe, setup_experiment
+from summarymixing.probes.recipe import fit_probe
 
 
 def dataio_prepare(hparams):
@@ -55,33 +54,21 @@ def dataio_prepare(hparams):
 
 def run_fold(hparams, run_opts):
     """Prepares, trains and tests the probe of one fold; returns (test stats, layer weights)."""
-    run_on_main(
-        prepare_iemocap,
-        kwargs={
-            "data_folder": hparams["data_folder"],
-            "save_json_train": hparams["train_annotation"],
-            "save_json_valid": hparams["valid_annotation"],
-            "save_json_test": hparams["test_annotation"],
-            "different_speakers": True,
-            "test_spk_id": hparams["test_spk_id"],
-        },
-    )
     datasets = dataio_prepare(hparams)
     probe = fit_probe(ClassificationProbeBrain, hparams, run_opts, datasets["train"], datasets["valid"])
-    probe.evaluate(
-        datasets["test"], min_key="error_rate", test_loader_kwargs=hparams["test_dataloader_opts"]
-    )
+    probe.evaluate(datasets["test"], min_key="error_rate", test_loader_kwargs=hparams["test_dataloader_opts"])
     return probe.test_stats, probe.layer_weights()
 
 
 def main(argv):
     """Runs every leave-one-session-out fold and writes the mean accuracy to ``results.json``."""
-    hparams, run_opts, hparams_file, overrides = setup_experiment(argv)
+    run = experiment.setup(argv)
+    hparams = run.hparams
     metrics, fold_weights = {}, []
     for speaker in hparams["test_speakers"]:
-        with open(hparams_file, encoding="utf-8") as fin:
-            fold_hparams = load_hyperpyyaml(fin, f"{overrides}\ntest_spk_id: {speaker}")
-        stats, weights = run_fold(fold_hparams, run_opts)
+        fold_hparams = experiment.load(run.base_file, {**run.overrides, "test_spk_id": speaker})
+        experiment.prepare(fold_hparams)
+        stats, weights = run_fold(fold_hparams, run.run_opts)
         metrics[f"accuracy speaker{speaker}"] = stats["accuracy"]
         fold_weights.append(weights)
     metrics["accuracy"] = sum(metrics.values()) / len(metrics)

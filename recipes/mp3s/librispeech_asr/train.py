@@ -25,10 +25,10 @@ import sys
 import speechbrain as sb
 from speechbrain.utils.distributed import run_on_main
 
-from summarymixing.data.librispeech import prepare_librispeech
+from summarymixing import experiment
 from summarymixing.probes import CTCProbeBrain, write_results
 from summarymixing.probes.data import add_audio, load_manifest
-from summarymixing.probes.recipe import fit_probe, setup_experiment
+from summarymixing.probes.recipe import fit_probe
 
 
 class LibriSpeechProbe(CTCProbeBrain):
@@ -43,9 +43,7 @@ def dataio_prepare(hparams):
     """Creates the train, valid and test datasets with waveforms and character tokens."""
     manifests = [("train", hparams["train_csv"]), ("valid", hparams["valid_csv"])]
     manifests += list(zip(hparams["test_splits"], hparams["test_csv"]))
-    datasets = {
-        name: load_manifest(path, hparams["sorting"], hparams["select_n"]) for name, path in manifests
-    }
+    datasets = {name: load_manifest(path, hparams["sorting"], hparams["select_n"]) for name, path in manifests}
 
     label_encoder = hparams["label_encoder"]
 
@@ -78,24 +76,13 @@ def dataio_prepare(hparams):
 
 def main(argv):
     """Prepares the data, trains the probe, tests it and writes ``results.json``."""
-    hparams, run_opts, _, _ = setup_experiment(argv)
-    run_on_main(
-        prepare_librispeech,
-        kwargs={
-            "data_folder": hparams["data_folder"],
-            "save_folder": hparams["save_folder"],
-            "tr_splits": hparams["train_splits"],
-            "dev_splits": hparams["dev_splits"],
-            "te_splits": hparams["test_splits"],
-        },
-    )
+    run = experiment.setup(argv)
+    hparams, run_opts = run.hparams, run.run_opts
     datasets = dataio_prepare(hparams)
     probe = fit_probe(LibriSpeechProbe, hparams, run_opts, datasets["train"], datasets["valid"])
     metrics = {}
     for name in hparams["test_splits"]:
-        probe.evaluate(
-            datasets[name], min_key="WER", test_loader_kwargs=hparams["test_dataloader_opts"]
-        )
+        probe.evaluate(datasets[name], min_key="WER", test_loader_kwargs=hparams["test_dataloader_opts"])
         metrics.update({f"{key} {name}": value for key, value in probe.test_stats.items()})
     run_on_main(  # the barrier keeps the other processes alive until the results are written
         write_results,

@@ -27,10 +27,10 @@ import sys
 import speechbrain as sb
 from speechbrain.utils.distributed import run_on_main
 
-from summarymixing.data.slurp import prepare_slurp
+from summarymixing import experiment
 from summarymixing.probes import ClassificationProbeBrain, write_results
 from summarymixing.probes.data import add_audio, add_labels, load_manifest
-from summarymixing.probes.recipe import fit_probe, setup_experiment
+from summarymixing.probes.recipe import fit_probe
 
 
 def dataio_prepare(hparams):
@@ -52,20 +52,11 @@ def dataio_prepare(hparams):
 
 def main(argv):
     """Prepares the data, trains the probe, tests it and writes ``results.json``."""
-    hparams, run_opts, _, _ = setup_experiment(argv)
-    run_on_main(
-        prepare_slurp,
-        kwargs={
-            "data_folder": hparams["data_folder"],
-            "save_folder": hparams["save_folder"],
-            "splits": hparams["splits"],
-        },
-    )
+    run = experiment.setup(argv)
+    hparams, run_opts = run.hparams, run.run_opts
     datasets = dataio_prepare(hparams)
     probe = fit_probe(ClassificationProbeBrain, hparams, run_opts, datasets["train"], datasets["valid"])
-    probe.evaluate(
-        datasets["test"], min_key="error_rate", test_loader_kwargs=hparams["test_dataloader_opts"]
-    )
+    probe.evaluate(datasets["test"], min_key="error_rate", test_loader_kwargs=hparams["test_dataloader_opts"])
     run_on_main(  # the barrier keeps the other processes alive until the results are written
         write_results,
         kwargs={

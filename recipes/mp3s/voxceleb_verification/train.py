@@ -31,7 +31,7 @@ import torch
 from speechbrain.utils.distributed import run_on_main
 from tqdm import tqdm
 
-from summarymixing.data.voxceleb import prepare_voxceleb
+from summarymixing import experiment
 from summarymixing.probes import (
     ClassificationProbeBrain,
     cosine_scores,
@@ -40,7 +40,7 @@ from summarymixing.probes import (
     write_results,
 )
 from summarymixing.probes.data import add_audio, add_labels, load_manifest
-from summarymixing.probes.recipe import fit_probe, setup_experiment
+from summarymixing.probes.recipe import fit_probe
 
 
 class VoxCelebProbe(ClassificationProbeBrain):
@@ -103,24 +103,13 @@ def verify(probe, embeddings, trials, hparams):
 
 def main(argv):
     """Prepares the data, trains the probe, scores the trials and writes ``results.json``."""
-    hparams, run_opts, _, _ = setup_experiment(argv)
-    run_on_main(
-        prepare_voxceleb,
-        kwargs={
-            "data_folder": hparams["data_folder"],
-            "save_folder": hparams["save_folder"],
-            "verification_pairs_file": hparams["verification_file"],
-            "split_ratio": hparams["split_ratio"],
-            "seg_dur": hparams["sentence_len"],
-        },
-    )
+    run = experiment.setup(argv)
+    hparams, run_opts = run.hparams, run.run_opts
     trials = read_trials(hparams["verification_file"])[: hparams["select_n_trials"]]
     datasets = dataio_prepare(hparams, trials)
     probe = fit_probe(VoxCelebProbe, hparams, run_opts, datasets["train"], datasets["valid"])
     # Loads the best checkpoint and reports speaker-classification accuracy on the held-out chunks.
-    probe.evaluate(
-        datasets["valid"], min_key="error_rate", test_loader_kwargs=hparams["valid_dataloader_opts"]
-    )
+    probe.evaluate(datasets["valid"], min_key="error_rate", test_loader_kwargs=hparams["valid_dataloader_opts"])
     # Every process embeds the same batches (DDP modules synchronise in their forward pass); the
     # main one scores, behind a barrier that keeps the others alive until the results are written.
     embeddings = probe.embeddings(datasets["trials"], hparams["test_dataloader_opts"])

@@ -1,0 +1,81 @@
+"""The experiment set-up every recipe calls: YAML composition (extends), checked overrides, early clear errors."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from summarymixing.experiment import HparamsError, check_overrides, compose
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+def test_extends_chains_merge_mappings_and_apply_command_line_last(tmp_path):
+    write(tmp_path / "base.yaml", "lr: 0.1\nepochs: 10\nmodel:\n    size: 4\n    heads: 2\nlist: [1, 2]\n")
+    write(tmp_path / "mid.yaml", "extends: base.yaml\nmodel:\n    heads: 1\nlist: [3]\n")
+    twin = write(tmp_path / "twin.yaml", "extends: mid.yaml\nepochs: 5\n")
+    base, merged = compose(twin, "lr: 0.2\nmodel: {size: 8}")
+    assert base == str(tmp_path / "base.yaml")
+    assert merged == {"model": {"heads": 1, "size": 8}, "list": [3], "epochs": 5, "lr": 0.2}
+
+
+def test_extends_errors_name_the_file(tmp_path):
+    loop = write(tmp_path / "a.yaml", "extends: b.yaml\n")
+    write(tmp_path / "b.yaml", "extends: a.yaml\n")
+    with pytest.raises(HparamsError, match="makes a cycle"):
+        compose(loop)
+    missing = write(tmp_path / "c.yaml", "extends: nowhere.yaml\n")
+    with pytest.raises(HparamsError, match="hyperparameter file not found: .*nowhere.yaml"):
+        compose(missing)
+    write(tmp_path / "base.yaml", "lr: 0.1\n")
+    typo = write(tmp_path / "d.yaml", "extends: base.yaml\nrl: 0.2\n")
+    with pytest.raises(HparamsError, match="--rl: base.yaml has no key 'rl'"):
+        compose(typo)
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"lr": "abc"}, r"--lr=abc: expected a number \(h.yaml has lr: 0.001\)"),
+        ({"epochs": "abc"}, "--epochs=abc: expected a whole number"),
+        ({"epochs": 2.5}, "--epochs=2.5: expected a whole number"),
+        ({"test_csv": "b.csv"}, r"--test_csv=b.csv: expected a list, e.g. --test_csv=\[b.csv\]"),
+        ({"augment": 1}, "--augment=1: expected True or False"),
+        ({"loader": "x"}, "--loader=x: expected a mapping"),
+        ({"loader": {"batch_size": "big"}}, "--loader.batch_size=big: expected a whole number"),
+        ({"model": {"d_modle": 3}}, "--model.d_modle: model.yaml has no key 'd_modle'"),
+        ({"model": {"d_model": "wide"}}, r"--model.d_model=wide: expected a whole number \(model.yaml has d_model: 8"),
+    ],
+)
+def test_overrides_are_checked_against_the_yaml(tmp_path, overrides, message):
+    write(tmp_path / "model.yaml", "d_model: 8\nlayer: !new:torch.nn.Linear [2, 2]\n")
+    hparams = write(
+        tmp_path / "h.yaml",
+        "lr: 0.001\nepochs: 10\ntest_csv: [a.csv]\naugment: True\n"
+        "loader:\n    batch_size: 8\nmodel: !include:model.yaml\n    d_model: 4\nout: !ref <lr>\n",
+    )
+    check_overrides(hparams, {"lr": 1, "epochs": 3, "test_csv": ["b.csv"], "augment": False, "out": "x"})
+    with pytest.raises(HparamsError, match=message):
+        check_overrides(hparams, overrides)
+
+
+def test_a_wrong_override_fails_before_any_preparation(tmp_path):
+    """--lr=abc once failed inside torch.optim, after the data preparation and tokenizer training."""
+    for option, message in (
+        ("--lr=abc", "--lr=abc: expected a number"),
+        ("--number_of_epochs=abc", "--number_of_epochs=abc: expected a whole number"),
+        ("--test_csv=file.csv", "--test_csv=file.csv: expected a list"),
+    ):
+        result = subprocess.run(
+            [sys.executable, os.path.join(REPO, "recipes", "transducer", "train.py"),
+             os.path.join(REPO, "hparams", "transducer", "mini.yaml"), f"--output_folder={tmp_path}", option],
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
+        assert "Traceback" not in result.stderr and not os.path.exists(tmp_path / "mini_corpus")
