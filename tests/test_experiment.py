@@ -79,3 +79,37 @@ def test_a_wrong_override_fails_before_any_preparation(tmp_path):
         )  # fmt: skip
         assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
         assert "Traceback" not in result.stderr and not os.path.exists(tmp_path / "mini_corpus")
+
+
+def test_import_paths_of_earlier_yamls_still_load(tmp_path):
+    """YAMLs written before the layered layout name these classes at the package root or in checkpoints."""
+    from hyperpyyaml import load_hyperpyyaml
+
+    from summarymixing.encoders import ConformerEncoder, TransformerASR
+    from summarymixing.experiment.checkpoints import AtomicCheckpointer
+
+    hparams = load_hyperpyyaml(
+        f"""
+cell: !new:summarymixing.SummaryMixing [8, 2, [8], 8, [8], 8]
+encoder: !new:summarymixing.ConformerEncoder
+    num_layers: 1
+    d_model: 8
+    d_ffn: 16
+    nhead: 2
+    kernel_size: 3
+asr: !new:summarymixing.TransformerASR
+    input_size: 8
+    tgt_vocab: 5
+    d_model: 8
+    nhead: 2
+    num_encoder_layers: 1
+    num_decoder_layers: 0
+    d_ffn: 16
+    encoder_module: conformer
+    normalize_before: True
+checkpointer: !new:summarymixing.checkpoints.AtomicCheckpointer
+    checkpoints_dir: {tmp_path}
+"""
+    )
+    assert isinstance(hparams["encoder"], ConformerEncoder) and isinstance(hparams["asr"], TransformerASR)
+    assert isinstance(hparams["checkpointer"], AtomicCheckpointer)
