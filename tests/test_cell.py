@@ -408,7 +408,8 @@ def test_streaming_errors():
 
 
 def test_benchmark_flop_count_and_exponent_fit():
-    from summarymixing.benchmarks.cell import cell_matmul_flops, fit_exponent
+    from summarymixing.benchmarks.cell import cell_matmul_flops
+    from summarymixing.benchmarks.timing import fit_exponent
 
     cell = SummaryMixing(512, 4, [512], 512, [512], 512)
     headwise = 4 * 2 * 512 * 512 // 4  # four head-wise layers, each 4 heads of 128 x 128

@@ -43,18 +43,14 @@ Authors
 
 import argparse
 import importlib.util
-import json
-import math
 import os
-import tempfile
-import time
 
 import torch
 from speechbrain.nnet.attention import RelPosEncXL, RelPosMHAXL
 from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
 from torch import nn
-from torch.profiler import ProfilerActivity, profile
 
+from summarymixing.benchmarks.timing import best_times, cpu_clock, fit_exponent, matmul_throughput, peak_memory
 from summarymixing.cell import HeadwiseLinear, SummaryMixing
 
 FULL_LENGTHS = [100, 250, 500, 1000, 2000, 4000, 8000]
@@ -92,60 +88,6 @@ class SDPAttention(nn.Module):
         qkv = self.in_proj(x).view(batch, time, 3, self.nhead, width // self.nhead).permute(2, 0, 3, 1, 4)
         mixed = nn.functional.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
         return self.out_proj(mixed.transpose(1, 2).reshape(batch, time, width))
-
-
-def matmul_throughput(clock, size=2048, repeats=5, dtype=torch.float32):
-    """FLOP/s of a square ``dtype`` matmul on the current threads (best of at least ``repeats`` runs)."""
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    return 2 * size**3 / min(best_times({"matmul": lambda: a @ b}, clock, repeats).values())
-
-
-def best_times(steps, clock, repeats, budget_s=5.0, min_s=2.0):
-    """Minimum time of each step over ``repeats`` rounds, or more while the rounds have taken less than
-    ``min_s`` of wall time (fast steps get enough samples for their minimum to settle on a loaded machine), and
-    at least 2 (no new round once ``budget_s`` is spent), after one warm-up run each. Within a round the steps
-    run one after the other, so a change of machine load affects all of them alike; each step runs twice in a
-    row and both runs are timed, so that the minimum is that of a step repeated as in training, not of a step
-    that finds the caches and the allocator as another model left them."""
-    for step in steps.values():
-        step()
-    best = {name: math.inf for name in steps}
-    start = time.perf_counter()
-    round_ = 0
-    while True:
-        elapsed = time.perf_counter() - start
-        if round_ >= 2 and (elapsed > budget_s or (round_ >= repeats and elapsed > min_s)):
-            break
-        for name, step in steps.items():
-            for _ in range(2):
-                begin = clock()
-                step()
-                best[name] = min(best[name], clock() - begin)
-        round_ += 1
-    return best
-
-
-def peak_memory(step):
-    """Peak bytes of the tensors that ``step`` allocates and holds at the same time, from the allocation and
-    free events that ``torch.profiler`` records (frees of tensors allocated before the step are ignored)."""
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        step()
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "trace.json")
-        prof.export_chrome_trace(path)
-        with open(path) as trace:
-            events = json.load(trace)["traceEvents"]
-    memory_events = sorted((e for e in events if e.get("name") == "[memory]"), key=lambda e: e["ts"])
-    live, current, peak = {}, 0, 0
-    for event in memory_events:
-        address, size = event["args"]["Addr"], event["args"]["Bytes"]
-        if size > 0:
-            live[address] = size
-            current += size
-        elif address in live:
-            current -= live.pop(address)
-        peak = max(peak, current)
-    return peak
 
 
 def combiner_runs_per_frame(cell):
@@ -237,19 +179,6 @@ def floor_seconds(cell, batch, time, clock, repeats):
             cell.activation(value).backward(grad)
 
     return best_times({"floor": step}, clock, repeats)["floor"]
-
-
-def fit_exponent(lengths, times, min_length=1000):
-    """Slope of log(time) against log(T) over the lengths >= ``min_length`` (all lengths if fewer than two
-    reach it; NaN with fewer than two measured points)."""
-    measured = [(math.log(t), math.log(s)) for t, s in zip(lengths, times) if s is not None]
-    long = [(x, y) for x, y in measured if x >= math.log(min_length)]
-    points = long if len(long) >= 2 else measured
-    if len(points) < 2:
-        return float("nan")
-    mean_x = sum(x for x, _ in points) / len(points)
-    mean_y = sum(y for _, y in points) / len(points)
-    return sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x, _ in points)
 
 
 def make_mixers(d_model, nhead):
@@ -446,7 +375,7 @@ def main(argv=None):
     repeats = args.repeats or (2 if args.quick else 7)
 
     torch.set_num_threads(args.threads)
-    clock = time.process_time if args.threads == 1 else time.perf_counter
+    clock = cpu_clock()
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), clock: {clock.__name__}, "
         f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}"

@@ -55,7 +55,7 @@ import torch
 from speechbrain.nnet.attention import PositionalwiseFeedForward
 from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
 
-from summarymixing.benchmarks.cell import fit_exponent, peak_memory
+from summarymixing.benchmarks.timing import NoMixer, cpu_clock, fit_exponent, step_peak_memory
 from summarymixing.encoders.feed_forward import ActivationRecomputingFeedForward
 from summarymixing.encoders.transformer_asr import TransformerASR
 
@@ -86,14 +86,6 @@ TARGETS = (
     "targets: >= 3x faster than RelPosMHAXL at 40 s and >= 10x at 160 s; <= 25% of its peak memory at >= 100 s; "
     "time exponent <= 1.1; DCT step <= 1.1x plain step; streaming chunk time at 10 min <= 1.1x at 10 s"
 )
-
-
-class NoMixer(torch.nn.Module):
-    """A token mixer that returns zeros: the encoder around it costs what every mixer's encoder shares."""
-
-    def forward(self, query, **kwargs):
-        """Zeros shaped like ``query`` and no attention weights, whatever the other arguments."""
-        return torch.zeros_like(query), None
 
 
 def make_model(size, attention_type, mode="SummaryMixing", dropout=0.0, speechbrain_feed_forward=False):
@@ -143,17 +135,6 @@ def training_variants(size, mode, dropout):
         model = make_model(size, attention_type, mode, dropout, speechbrain_feed_forward=True).train()
         variants[f"{attention_type}/{SPEECHBRAIN_FFN}"] = (model, None)
     return variants
-
-
-def step_peak_memory(step):
-    """Peak bytes allocated during ``step`` above what was allocated just before it.
-
-    The profiler's running total of allocated bytes (read by ``peak_memory``) also carries blocks counted in
-    earlier profiled runs and freed while no profiler ran (e.g. the gradients of an earlier step), so only its rise
-    during ``step`` is meaningful: the total reached by a one-element allocation just before is subtracted.
-    """
-    baseline = peak_memory(lambda: torch.empty(1))
-    return peak_memory(step) - baseline
 
 
 def measure_training(size, mode, dropout, seconds, rounds, clock, max_bytes, budget_s):
@@ -405,7 +386,7 @@ def main(argv=None):
     positions = QUICK_STREAM_POSITIONS if args.quick else STREAM_POSITIONS
 
     torch.set_num_threads(args.threads)
-    clock = time.process_time if args.threads == 1 else time.perf_counter
+    clock = cpu_clock()
     print(
         f"SummaryMixing mode {args.mode}; torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
         f"clock: {clock.__name__}, "

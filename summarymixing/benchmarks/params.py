@@ -44,7 +44,8 @@ PAPER_YAMLS = {
 }
 """Per recipe: (YAML, the size the paper states or None)."""
 
-PLACEHOLDERS = {"data_folder": "/nonexistent", "librispeech_folder": "/nonexistent"}
+PLACEHOLDERS = {"transducer": ["data_folder"], "wav2vec2": ["data_folder", "librispeech_folder"]}
+"""Per recipe: the paper YAMLs' data keys without a default (given a path that is never read)."""
 
 
 def published_cell_parameters(d_model, nhead, mode, local_hid, local_out, summary_hid, summary_out, use_layernorm):
@@ -132,7 +133,8 @@ def cell_sizes(cell):
 
 def paper_models(recipe, name):
     """The loaded hyperparameters of one paper YAML and the parts whose parameters the table counts."""
-    hparams = experiment.load(os.path.join(HPARAMS, recipe, name), {**PLACEHOLDERS, "output_folder": "/nonexistent"})
+    overrides = {key: "/nonexistent" for key in [*PLACEHOLDERS[recipe], "output_folder"]}
+    hparams = experiment.load(os.path.join(HPARAMS, recipe, name), overrides)
     if recipe == "transducer":
         model = hparams["transducer"]
         return model["model"], model["Transformer"].encoder
@@ -154,7 +156,7 @@ def rows(recipes):
 
 def format_table(table):
     """The rows as Markdown."""
-    lines = ["| recipe | YAML | ours | published configuration | ours - published | paper states |", "|---|" * 6]
+    lines = ["| recipe | YAML | ours | published configuration | ours - published | paper states |", "|" + "---|" * 6]
     for recipe, name, ours, published, stated in table:
         stated_text = "-" if stated is None else f"{stated / 1e6:.0f}M ({(ours - stated) / stated:+.1%})"
         lines.append(f"| {recipe} | {name} | {ours:,} | {published:,} | {ours - published:+,} | {stated_text} |")

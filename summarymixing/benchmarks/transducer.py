@@ -11,7 +11,7 @@ both models. Each point is measured with both ways of computing the joint networ
 ``joint_chunk_frames`` from the YAML).
 
 A third model, ``no mixer``, is the SummaryMixing transducer with every encoder layer's mixer returning zeros
-(:class:`summarymixing.benchmarks.encoder.NoMixer`): it costs what both models share (front end, feed-forward and
+(:class:`summarymixing.benchmarks.timing.NoMixer`): it costs what both models share (front end, feed-forward and
 convolution modules, prediction network, joint network and losses, optimiser). Its time against RelPosMHAXL's is
 the ceiling: the most any mixer could save. For the chunked joint, the script also counts the matmul and
 convolution FLOPs of each model's step (``torch.utils.flop_counter``'s formulas) and gives the best SummaryMixing
@@ -41,15 +41,20 @@ Authors
 
 import argparse
 import os
-import time
 
 import torch
 from hyperpyyaml import load_hyperpyyaml
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from summarymixing.benchmarks.cell import best_times, matmul_throughput, peak_memory
-from summarymixing.benchmarks.encoder import NoMixer
+from summarymixing.benchmarks.timing import (
+    NoMixer,
+    best_times,
+    cpu_clock,
+    cuda_best_time,
+    matmul_throughput,
+    peak_memory,
+)
 from summarymixing.transducer.joint import TransducerJointLoss
 
 HPARAMS_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "hparams", "transducer")
@@ -142,28 +147,6 @@ def step_matmul_flops(step):
     with MatmulFlopCounter() as counter:
         step()
     return counter.flops
-
-
-def cpu_clock():
-    """This process's CPU time on one thread (robust to other jobs); wall time on several."""
-    return time.process_time if torch.get_num_threads() == 1 else time.perf_counter
-
-
-def cuda_best_time(step, rounds):
-    """Best of ``rounds`` CUDA-event timings of ``step`` (after a warm-up) and the peak allocated bytes."""
-    step()
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    base = torch.cuda.memory_allocated()
-    best = float("inf")
-    for _ in range(rounds):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        step()
-        end.record()
-        torch.cuda.synchronize()
-        best = min(best, start.elapsed_time(end) / 1000)
-    return best, torch.cuda.max_memory_allocated() - base
 
 
 def measure(points, rounds, device, precision):

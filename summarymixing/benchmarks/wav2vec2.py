@@ -33,7 +33,7 @@ import torch
 from hyperpyyaml import resolve_references
 from speechbrain.nnet.quantisers import GumbelVectorQuantizer
 
-from summarymixing.benchmarks.cell import peak_memory
+from summarymixing.benchmarks.timing import peak_memory
 from summarymixing.wav2vec2 import MaskingCollate
 from summarymixing.wav2vec2.pretrained import load_yaml_entries
 
