@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 MODES = ("SummaryMixing", "SummaryMixing-lite", "SummaryMixing-fast", "SummaryMixing-expdecay")
 SCAN_BLOCK = 256
@@ -435,13 +436,11 @@ class SummaryMixing(nn.Module):
         """Sums of the summary stream over each chunk of ``chunk_size`` frames (the last may be shorter),
         [heads, B, K, summary_dim / heads] (float32 or wider), and the valid-frame counts [B, K]."""
         summary, valid = _zero_padding(summary, pad)
-        time = summary.shape[2]
-        full = time // chunk_size * chunk_size
-        sums = summary[:, :, :full].unflatten(2, (-1, chunk_size)).sum(3, dtype=valid.dtype)
-        counts = valid[:, :full].unflatten(1, (-1, chunk_size)).sum(2)
-        if full < time:
-            sums = torch.cat([sums, summary[:, :, full:].sum(2, keepdim=True, dtype=valid.dtype)], dim=2)
-            counts = torch.cat([counts, valid[:, full:].sum(1, keepdim=True)], dim=1)
+        # zeros complete the last chunk (adding zeros changes no sum), so that one reshape serves every length
+        # and a compiled graph needs no case for lengths that are or are not a multiple of chunk_size
+        extra = -summary.shape[2] % chunk_size
+        sums = F.pad(summary, (0, 0, 0, extra)).unflatten(2, (-1, chunk_size)).sum(3, dtype=valid.dtype)
+        counts = F.pad(valid, (0, extra)).unflatten(1, (-1, chunk_size)).sum(2)
         return sums, counts
 
     def _masked_sums(self, summary, pad, allowed):
@@ -478,6 +477,11 @@ class SummaryMixing(nn.Module):
         # frames t + 1 .. end - 1: decay * backward[t + 1] - decay^(end - t) backward[end]
         totals = totals + decay * _gather_time(backward, steps + 1)
         totals = totals - decay.pow((end - steps).double())[:, None] * _gather_time(backward, end)
+        # a window without valid frames (padding only) sums to exactly zero, not to the rounding residue of the
+        # subtractions above, whose ratio could be anything (even overflow in the mean)
+        valid_before = nn.functional.pad(valid.cumsum(1), (1, 0))  # valid frames before each index, [B, T + 1]
+        empty = (valid_before[:, end] - valid_before[:, start]) == 0  # [B, T]
+        totals = totals.masked_fill(empty[None, :, :, None], 0.0)
         sums, counts = totals[..., :-1], totals[0, :, :, -1]
         return sums.to(valid.dtype), counts.to(valid.dtype)
 
@@ -549,6 +553,9 @@ class SummaryMixing(nn.Module):
         mean = sums / counts.clamp(min=torch.finfo(counts.dtype).tiny)[:, :, None]
         mean = mean.permute(1, 2, 0, 3).reshape(batch, groups, self.summary_dim)
         padded = groups * chunk_size
+        # each frame's copy of its chunk's summary is gathered by index rather than sliced from a padded copy:
+        # the same cost, and one compiled graph whatever the length
+        chunk_of_frame = torch.arange(time, device=mean.device) // chunk_size
         if local is None:  # the dtype the branches ran in (autocast's, or the parameters')
             device = mean.device.type
             dtype = (
@@ -556,12 +563,11 @@ class SummaryMixing(nn.Module):
                 if torch.is_autocast_enabled(device)
                 else self.summary_layers[-1].weight.dtype
             )
-            frames = mean.to(dtype)[:, :, None]
-            return frames.expand(-1, -1, chunk_size, -1).reshape(batch, padded, self.enc_dim)[:, :time].contiguous()
+            return mean.to(dtype).index_select(1, chunk_of_frame)
         mean = self.summary_norm(mean.to(self.combiner.weight.dtype))
         if self.training and self.dropout.p > 0:
-            frames = mean[:, :, None].expand(-1, -1, chunk_size, -1).reshape(batch, padded, self.summary_dim)
-            concatenated = torch.cat([local, frames[:, :time].reshape(batch * time, self.summary_dim)], dim=1)
+            frames = mean.index_select(1, chunk_of_frame).view(batch * time, self.summary_dim)
+            concatenated = torch.cat([local, frames], dim=1)
             mixed = self.combiner(self.dropout(concatenated))
             return self.activation(mixed).view(batch, time, self.enc_dim)
         local_weight, summary_weight = self.combiner.weight.split([self.local_dim, self.summary_dim], dim=1)

@@ -50,7 +50,7 @@ from speechbrain.nnet.attention import RelPosEncXL, RelPosMHAXL
 from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
 from torch import nn
 
-from summarymixing.benchmarks.timing import best_times, cpu_clock, fit_exponent, matmul_throughput, peak_memory
+from summarymixing.benchmarks.timing import Target, add_target_arguments, best_times, fit_exponent
 from summarymixing.cell import HeadwiseLinear, SummaryMixing
 
 FULL_LENGTHS = [100, 250, 500, 1000, 2000, 4000, 8000]
@@ -141,18 +141,19 @@ def batched_headwise(group, x):
     return torch.baddbmm(torch.cat([layer.bias for layer in group], dim=1)[:, None], x, weight)
 
 
-def floor_seconds(cell, batch, time, clock, repeats):
+def floor_seconds(cell, batch, time, target, repeats):
     """The time below which no implementation of ``cell``'s model on torch's kernels can go: forward +
     backward of its matmuls alone (the head-wise batched matmuls on head-major inputs with the cell's strides,
     the fast mode's projection, and the combiner's per-frame part), plus its activation alone (e.g. exact GELU)
     on tensors of the sizes it activates. Everything else the cell does (LayerNorm, sums, copies) is left out."""
-    frames = batch * time
+    frames, device = batch * time, target.device
     groups = headwise_groups(cell)
     inputs = [
-        torch.randn(frames, cell.nhead, group[0].weight.shape[1]).transpose(0, 1).requires_grad_() for group in groups
+        torch.randn(frames, cell.nhead, group[0].weight.shape[1], device=device).transpose(0, 1).requires_grad_()
+        for group in groups
     ]
     widths = [sum(layer.weight.shape[2] for layer in group) for group in groups]
-    headwise_grads = [torch.randn(cell.nhead, frames, width) for width in widths]
+    headwise_grads = [torch.randn(cell.nhead, frames, width, device=device) for width in widths]
     dense = []  # (input, weight, output gradient) of the per-frame dense matmuls
     if cell.mode == "SummaryMixing-fast":
         dense.append((cell.enc_dim, cell.projection.weight))
@@ -160,52 +161,58 @@ def floor_seconds(cell, batch, time, clock, repeats):
         width = cell.local_dim + (cell.summary_dim if combiner_runs_per_frame(cell) else 0)
         dense.append((width, cell.combiner.weight[:, :width]))
     dense = [
-        (torch.randn(frames, width, requires_grad=True), weight.detach().requires_grad_(), None)
+        (torch.randn(frames, width, device=device, requires_grad=True), weight.detach().requires_grad_(), None)
         for width, weight in dense
     ]
-    dense = [(x, w, torch.randn(frames, w.shape[0])) for x, w, _ in dense]
-    activated = [torch.randn(frames, width, requires_grad=True) for width in activated_widths(cell)]
+    dense = [(x, w, torch.randn(frames, w.shape[0], device=device)) for x, w, _ in dense]
+    activated = [torch.randn(frames, width, device=device, requires_grad=True) for width in activated_widths(cell)]
     activated_grads = [torch.randn_like(value) for value in activated]
 
     def step():
         cell.zero_grad(set_to_none=True)
         for tensor in [*inputs, *[t for x, w, _ in dense for t in (x, w)], *activated]:
             tensor.grad = None
-        for group, x, grad in zip(groups, inputs, headwise_grads):
-            batched_headwise(group, x).backward(grad)
-        for x, weight, grad in dense:
-            (x @ weight.t()).backward(grad)
-        for value, grad in zip(activated, activated_grads):
-            cell.activation(value).backward(grad)
+        with target.autocast():
+            outputs = [batched_headwise(group, x) for group, x in zip(groups, inputs)]
+            outputs += [x @ weight.t() for x, weight, _ in dense]
+            outputs += [cell.activation(value) for value in activated]
+        grads = [*headwise_grads, *(grad for _, _, grad in dense), *activated_grads]
+        torch.autograd.backward(outputs, [grad.to(out.dtype) for out, grad in zip(outputs, grads)])
 
-    return best_times({"floor": step}, clock, repeats)["floor"]
+    return best_times({"floor": step}, target.clock(), repeats)["floor"]
 
 
-def make_mixers(d_model, nhead):
-    """The compared mixers, each as a module and a function of x running one forward."""
-    cells = {f"cell-{h}h": SummaryMixing(d_model, h, [d_model], d_model, [d_model], d_model) for h in (nhead, 1)}
-    relpos = RelPosMHAXL(d_model, nhead)
-    pos_enc = RelPosEncXL(d_model)
-    sdpa = SDPAttention(d_model, nhead)
-    mixers = {name: (cell, lambda x, c=cell: c(x)[0]) for name, cell in cells.items()}
+def make_mixers(d_model, nhead, target):
+    """The compared mixers on ``target``'s device, each as a module and a function of x running one forward
+    (through the compiled module with ``--compile``)."""
+    cells = {
+        f"cell-{h}h": SummaryMixing(d_model, h, [d_model], d_model, [d_model], d_model).to(target.device)
+        for h in (nhead, 1)
+    }
+    relpos = RelPosMHAXL(d_model, nhead).to(target.device)
+    pos_enc = RelPosEncXL(d_model).to(target.device)
+    sdpa = SDPAttention(d_model, nhead).to(target.device)
+    run = {name: target.prepare(module) for name, module in (*cells.items(), ("RelPosMHAXL", relpos), ("SDPA", sdpa))}
+    mixers = {name: (cell, lambda x, c=run[name]: c(x)[0]) for name, cell in cells.items()}
     for chunk_name, config in CHUNK_CONFIGS.items():
-        cell = cells[f"cell-{nhead}h"]
-        mixers[f"cell-{nhead}h-{chunk_name}"] = (cell, lambda x, c=cell, k=config: c(x, dynchunktrain_config=k)[0])
-    mixers["RelPosMHAXL"] = (relpos, lambda x: relpos(x, x, x, pos_embs=pos_enc(x))[0])
-    mixers["SDPA"] = (sdpa, sdpa)
+        name = f"cell-{nhead}h"
+        mixers[f"{name}-{chunk_name}"] = (cells[name], lambda x, c=run[name], k=config: c(x, dynchunktrain_config=k)[0])
+    mixers["RelPosMHAXL"] = (relpos, lambda x: run["RelPosMHAXL"](x, x, x, pos_embs=pos_enc(x))[0])
+    mixers["SDPA"] = (sdpa, run["SDPA"])
     return mixers
 
 
-def measure(d_model, lengths, nhead, batch, repeats, clock, max_quadratic_bytes):
+def measure(d_model, lengths, nhead, batch, repeats, target, max_quadratic_bytes):
     """Times (s) and peak memories (bytes) per mixer and length (None where a quadratic mixer was skipped), and
     the floor time of the ``nhead`` cell's step per length (see :func:`floor_seconds`)."""
     torch.manual_seed(0)
-    mixers = make_mixers(d_model, nhead)
+    mixers = make_mixers(d_model, nhead, target)
     results = {name: {"time": [], "memory": []} for name in mixers}
     floor_times = []
+    clock = target.clock()
     for length in lengths:
-        x = torch.randn(batch, length, d_model, requires_grad=True)
-        grad = torch.randn(batch, length, d_model)
+        x = torch.randn(batch, length, d_model, device=target.device, requires_grad=True)
+        grad = torch.randn(batch, length, d_model, device=target.device)
         steps = {}
         for name, (module, forward) in mixers.items():
             memories = results[name]["memory"]
@@ -217,7 +224,9 @@ def measure(d_model, lengths, nhead, batch, repeats, clock, max_quadratic_bytes)
             def step(module=module, forward=forward, x=x, grad=grad):
                 module.zero_grad(set_to_none=True)
                 x.grad = None
-                forward(x).backward(grad)
+                with target.autocast():
+                    out = forward(x)
+                out.backward(grad.to(out.dtype))
 
             steps[name] = step
         cells = {name: step for name, step in steps.items() if name.startswith("cell")}
@@ -225,13 +234,13 @@ def measure(d_model, lengths, nhead, batch, repeats, clock, max_quadratic_bytes)
         times.update(best_times({n: s for n, s in steps.items() if n not in cells}, clock, repeats))
         for name in mixers:
             results[name]["time"].append(times.get(name))
-            results[name]["memory"].append(peak_memory(steps[name]) if name in steps else None)
-        floor_times.append(floor_seconds(mixers[f"cell-{nhead}h"][0], batch, length, clock, repeats))
+            results[name]["memory"].append(target.peak_memory(steps[name]) if name in steps else None)
+        floor_times.append(floor_seconds(mixers[f"cell-{nhead}h"][0], batch, length, target, repeats))
         print(f"  d_model {d_model}, T {length}: done", flush=True)
     return mixers, results, floor_times
 
 
-def print_tables(d_model, lengths, nhead, batch, mixers, results, floor_times, peak_flops):
+def print_tables(d_model, lengths, nhead, batch, mixers, results, floor_times, peak_flops, precision="fp32"):
     """Prints time, memory and cell-efficiency tables for one d_model; returns the summary numbers.
 
     The ceiling columns are what an implementation of the same ``nhead`` cell on torch's kernels would reach if
@@ -266,7 +275,7 @@ def print_tables(d_model, lengths, nhead, batch, mixers, results, floor_times, p
     headers += [f"RelPosMHAXL/{plain}", f"SDPA/{plain}", f"ceiling-{nhead}h", "ceiling-xRelPos"]
     widths = [6] + [max(len(h), 8) for h in headers[1:]]
     print(
-        f"\nd_model {d_model}: cell share of measured fp32 matmul throughput ({peak_flops / 1e9:.1f} GFLOP/s), "
+        f"\nd_model {d_model}: cell share of measured {precision} matmul throughput ({peak_flops / 1e9:.1f} GFLOP/s), "
         "chunked/plain time, speed-up of the cell, and the ceilings left by its matmuls + activation alone"
     )
     print(row(headers, widths))
@@ -367,6 +376,7 @@ def main(argv=None):
         help="skip attention at lengths whose extrapolated peak memory exceeds this (default 8)",
     )
     parser.add_argument("--plot", help="write time/memory curves to this image (needs matplotlib)")
+    add_target_arguments(parser)
     args = parser.parse_args(argv)
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         parser.error("--plot needs matplotlib: pip install 'summarymixing[plot]'")
@@ -375,20 +385,20 @@ def main(argv=None):
     repeats = args.repeats or (2 if args.quick else 7)
 
     torch.set_num_threads(args.threads)
-    clock = cpu_clock()
+    target = Target.from_arguments(args)
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), clock: {clock.__name__}, "
+        f"{target.describe()}, clock: {target.clock().__name__}, "
         f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
     )
-    peak_flops = matmul_throughput(clock)
-    print(f"measured fp32 matmul throughput: {peak_flops / 1e9:.1f} GFLOP/s (2048 x 2048, best of >= 5)")
+    peak_flops = target.matmul_throughput()
+    print(f"measured {args.precision} matmul throughput: {peak_flops / 1e9:.1f} GFLOP/s (best of >= 5)")
     all_results, summaries = {}, {}
     for d_model in d_models:
         mixers, results, floor_times = measure(
-            d_model, lengths, args.nhead, args.batch, repeats, clock, args.max_quadratic_gb * 2**30
+            d_model, lengths, args.nhead, args.batch, repeats, target, args.max_quadratic_gb * 2**30
         )
         summaries[d_model] = print_tables(
-            d_model, lengths, args.nhead, args.batch, mixers, results, floor_times, peak_flops
+            d_model, lengths, args.nhead, args.batch, mixers, results, floor_times, peak_flops, args.precision
         )
         all_results[d_model] = results
     if 512 in summaries:

@@ -55,7 +55,7 @@ import torch
 from speechbrain.nnet.attention import PositionalwiseFeedForward
 from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
 
-from summarymixing.benchmarks.timing import NoMixer, cpu_clock, fit_exponent, step_peak_memory
+from summarymixing.benchmarks.timing import NoMixer, Target, add_target_arguments, fit_exponent
 from summarymixing.encoders.feed_forward import ActivationRecomputingFeedForward
 from summarymixing.encoders.transformer_asr import TransformerASR
 
@@ -137,15 +137,17 @@ def training_variants(size, mode, dropout):
     return variants
 
 
-def measure_training(size, mode, dropout, seconds, rounds, clock, max_bytes, budget_s):
+def measure_training(size, mode, dropout, seconds, rounds, target, max_bytes, budget_s):
     """Times (s) and peak memories (bytes) per variant and length; None where a variant was skipped because its
     memory, extrapolated from the previous length (quadratically for RelPosMHAXL, linearly otherwise), exceeds
     ``max_bytes``."""
     variants = training_variants(size, mode, dropout)
+    encoders = {name: target.compiled(target.prepare(model).encode) for name, (model, _) in variants.items()}
     results = {name: {"time": [], "memory": []} for name in variants}
+    clock = target.clock()
     for length_s in seconds:
         frames = round(length_s / FRAME_SECONDS)
-        features = torch.randn(1, frames, INPUT_SIZE)
+        features = torch.randn(1, frames, INPUT_SIZE, device=target.device)
         steps = {}
         for name, (model, config) in variants.items():
             memories = results[name]["memory"]
@@ -154,15 +156,16 @@ def measure_training(size, mode, dropout, seconds, rounds, clock, max_bytes, bud
                 if memories[-1] is None or memories[-1] * growth ** (2 if name.startswith("RelPos") else 1) > max_bytes:
                     continue
 
-            def step(model=model, config=config, features=features):
+            def step(model=model, encode=encoders[name], config=config, features=features):
                 model.zero_grad(set_to_none=True)
-                encoded = model.encode(features, dynchunktrain_config=config)
+                with target.autocast():
+                    encoded = encode(features, dynchunktrain_config=config)
                 encoded.backward(torch.ones_like(encoded))
 
             steps[name] = step
         for model, _ in variants.values():
             model.zero_grad(set_to_none=True)
-        memory = {name: step_peak_memory(step) for name, step in steps.items()}  # also the warm-up run
+        memory = {name: target.peak_memory(step) for name, step in steps.items()}  # also the warm-up run
         best = {name: math.inf for name in steps}
         start = time.perf_counter()
         for round_ in range(rounds):
@@ -256,15 +259,16 @@ def quotient(numerator, denominator):
     return None if numerator is None or denominator is None else numerator / denominator
 
 
-def time_stream(model, config, positions_s, stop_s, clock):
+def time_stream(model, config, positions_s, stop_s, target):
     """Per-chunk times (s) of streaming random features up to ``stop_s``; median of the 8 chunks ending at each
     position."""
     context = model.make_streaming_context(config)
     chunk_seconds = STREAM_CHUNK * FRAME_SECONDS
     chunk_times = []
-    with torch.no_grad():
+    clock = target.clock()
+    with torch.no_grad(), target.autocast():
         for _ in range(round(stop_s / chunk_seconds)):
-            chunk = torch.randn(1, STREAM_CHUNK, INPUT_SIZE)
+            chunk = torch.randn(1, STREAM_CHUNK, INPUT_SIZE, device=target.device)
             begin = clock()
             model.encode_streaming(chunk, context)
             chunk_times.append(clock() - begin)
@@ -275,15 +279,17 @@ def time_stream(model, config, positions_s, stop_s, clock):
     }
 
 
-def measure_streaming(size, mode, positions_s, clock):
-    """Per-chunk times of SummaryMixing (unlimited left context) and RelPosMHAXL (32 chunks of left context)."""
-    sm = make_model(size, "SummaryMixing", mode).eval()
-    mhsa = make_model(size, "RelPosMHAXL").eval()
+def measure_streaming(size, mode, positions_s, target):
+    """Per-chunk times of SummaryMixing (unlimited left context) and RelPosMHAXL (32 chunks of left context), in
+    eager mode (streaming carries Python state between chunks; ``--compile`` applies to the training steps)."""
+    sm = make_model(size, "SummaryMixing", mode).to(target.device).eval()
+    mhsa = make_model(size, "RelPosMHAXL").to(target.device).eval()
     end = max(positions_s.values())
-    sm_times = time_stream(sm, DynChunkTrainConfig(STREAM_CHUNK, None), positions_s, end, clock)
+    sm_times = time_stream(sm, DynChunkTrainConfig(STREAM_CHUNK, None), positions_s, end, target)
     print(f"  {size}: SummaryMixing streamed {end} s (load {os.getloadavg()[0]:.2f})", flush=True)
     mhsa_stop = min(end, RELPOS_STREAM_SECONDS)
-    mhsa_times = time_stream(mhsa, DynChunkTrainConfig(STREAM_CHUNK, RELPOS_LEFT_CHUNKS), positions_s, mhsa_stop, clock)
+    mhsa_config = DynChunkTrainConfig(STREAM_CHUNK, RELPOS_LEFT_CHUNKS)
+    mhsa_times = time_stream(mhsa, mhsa_config, positions_s, mhsa_stop, target)
     print(f"  {size}: RelPosMHAXL streamed {mhsa_stop} s (load {os.getloadavg()[0]:.2f})", flush=True)
     return sm_times, mhsa_times, mhsa_stop
 
@@ -380,16 +386,16 @@ def main(argv=None):
     parser.add_argument("--mhsa-heads", type=int, help="RelPosMHAXL heads (default: the size's)")
     parser.add_argument("--no-streaming", action="store_true", help="skip the streaming table")
     parser.add_argument("--no-training", action="store_true", help="skip the training-step table")
+    add_target_arguments(parser)
     args = parser.parse_args(argv)
     sizes = args.sizes or (["small"] if args.quick else ["small", "large"])
     seconds = args.seconds or (QUICK_SECONDS if args.quick else FULL_SECONDS)
     positions = QUICK_STREAM_POSITIONS if args.quick else STREAM_POSITIONS
 
     torch.set_num_threads(args.threads)
-    clock = cpu_clock()
+    target = Target.from_arguments(args)
     print(
-        f"SummaryMixing mode {args.mode}; torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
-        f"clock: {clock.__name__}, "
+        f"SummaryMixing mode {args.mode}; {target.describe()}, clock: {target.clock().__name__}, "
         f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
     )
     training, streaming = {}, {}
@@ -401,11 +407,11 @@ def main(argv=None):
         if not args.no_training:
             rounds = args.rounds if args.rounds is not None else (1 if args.quick else ROUNDS[size])
             results = measure_training(
-                size, args.mode, args.dropout, seconds, rounds, clock, args.max_gb * 2**30, budget_s=120
+                size, args.mode, args.dropout, seconds, rounds, target, args.max_gb * 2**30, budget_s=120
             )
             training[size] = print_training(size, args.dropout, seconds, results)
         if not args.no_streaming:
-            sm_times, mhsa_times, mhsa_stop = measure_streaming(size, args.mode, positions, clock)
+            sm_times, mhsa_times, mhsa_stop = measure_streaming(size, args.mode, positions, target)
             streaming[size] = print_streaming(size, positions, sm_times, mhsa_times, mhsa_stop)
     print_targets(training, streaming)
     print(f"\nload average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")

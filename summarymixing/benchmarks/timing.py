@@ -1,11 +1,17 @@
-"""Measurement helpers shared by every benchmark: clocks, best-of-N timing on CPU and CUDA, peak memory, matmul
-throughput, growth-exponent fits, and the mixer that mixes nothing (the cost every encoder shares).
+"""Measurement helpers shared by every benchmark: where and how a benchmark runs (:class:`Target`: device,
+precision, ``torch.compile``), clocks, best-of-N timing, peak memory on CPU and CUDA, matmul throughput,
+growth-exponent fits, and the mixer that mixes nothing (the cost every encoder shares).
+
+Every benchmark takes the same three options (:func:`add_target_arguments`)::
+
+    --device cpu|cuda[:N]   --precision fp32|fp16|bf16   --compile
 
 Authors
 -------
 * The summarymixing contributors (2026)
 """
 
+import contextlib
 import json
 import math
 import os
@@ -15,32 +21,148 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def add_target_arguments(parser, default_precision="fp32"):
+    """Adds ``--device``, ``--precision`` and ``--compile`` to ``parser`` (read back by
+    :meth:`Target.from_arguments`)."""
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
+    parser.add_argument(
+        "--precision",
+        choices=sorted(PRECISIONS),
+        default=default_precision,
+        help=f"autocast dtype of the forward pass, as a recipe's --precision (default {default_precision})",
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the models (dynamic shapes), as a recipe's --compile"
+    )
+
+
+class Target:
+    """Where and how a benchmark runs: device, autocast precision, and whether the models are compiled.
+
+    Arguments
+    ---------
+    device : str
+        ``cpu`` or ``cuda[:N]``.
+    precision : str
+        ``fp32``, ``fp16`` (CUDA only: fp16 autocast needs a GPU) or ``bf16``: the forward pass runs under
+        autocast to that dtype, as SpeechBrain's ``Brain`` does with ``--precision``.
+    compile : bool
+        Whether :meth:`prepare` compiles modules with ``torch.compile(dynamic=True)``.
+
+    Example
+    -------
+    >>> target = Target("cpu", "bf16")
+    >>> with target.autocast():
+    ...     (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
+    torch.bfloat16
+    >>> Target("cpu", "fp16")
+    Traceback (most recent call last):
+        ...
+    ValueError: --precision fp16 needs CUDA (fp16 autocast is a GPU feature); use bf16 on a CPU
+    """
+
+    def __init__(self, device="cpu", precision="fp32", compile=False):
+        if precision not in PRECISIONS:
+            raise ValueError(f"--precision {precision!r}: expected one of {sorted(PRECISIONS)}")
+        if str(device).split(":")[0] not in ("cpu", "cuda"):
+            raise ValueError(f"--device {device}: expected cpu or cuda[:N]")
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: this machine has no CUDA device (torch {torch.__version__})")
+        if precision == "fp16" and self.device.type != "cuda":
+            raise ValueError("--precision fp16 needs CUDA (fp16 autocast is a GPU feature); use bf16 on a CPU")
+        self.precision, self.compile = precision, compile
+
+    @classmethod
+    def from_arguments(cls, args):
+        """The target of parsed :func:`add_target_arguments` options; a wrong one exits with its message."""
+        try:
+            return cls(args.device, args.precision, args.compile)
+        except ValueError as error:
+            raise SystemExit(f"error: {error}") from None
+
+    @property
+    def is_cuda(self):
+        """Whether the target is a CUDA device."""
+        return self.device.type == "cuda"
+
+    @property
+    def dtype(self):
+        """The autocast dtype (float32 for fp32)."""
+        return PRECISIONS[self.precision]
+
+    def describe(self):
+        """One line naming the device (and GPU), precision and compilation, for a table's header."""
+        if self.is_cuda:
+            where = f"{self.device} ({torch.cuda.get_device_name(self.device)})"
+        else:
+            where = f"cpu ({torch.get_num_threads()} thread(s))"
+        return f"{where}, {self.precision}{', compiled' if self.compile else ''}, torch {torch.__version__}"
+
+    def autocast(self):
+        """The autocast context of the forward pass (none in fp32)."""
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def prepare(self, module):
+        """``module`` on the device, compiled if asked (see :meth:`compiled`)."""
+        return self.compiled(module.to(self.device))
+
+    def compiled(self, function):
+        """``function`` (a module or a callable such as ``model.encode``) compiled if asked, with dynamic shapes:
+        one graph serves every length."""
+        return torch.compile(function, dynamic=True) if self.compile else function
+
+    def run_options(self):
+        """SpeechBrain ``run_opts`` for a recipe's ``Brain`` on this target."""
+        options = {"device": str(self.device), "precision": self.precision}
+        if self.compile:
+            options.update(compile=True, compile_using_dynamic_shape_tracing=True)
+        return options
+
+    def clock(self):
+        """The clock of :func:`best_times`: on CUDA, wall time once the device has finished its queued work;
+        on a CPU, :func:`cpu_clock`."""
+        if not self.is_cuda:
+            return cpu_clock()
+
+        def cuda_clock():
+            torch.cuda.synchronize(self.device)
+            return time.perf_counter()
+
+        return cuda_clock
+
+    def peak_memory(self, step):
+        """Peak bytes that ``step`` allocates above what was allocated before it: CUDA's
+        ``max_memory_allocated``, or on a CPU the profiler's replay (:func:`step_peak_memory`)."""
+        if not self.is_cuda:
+            return step_peak_memory(step)
+        torch.cuda.synchronize(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        base = torch.cuda.memory_allocated(self.device)
+        step()
+        torch.cuda.synchronize(self.device)
+        return torch.cuda.max_memory_allocated(self.device) - base
+
+    def matmul_throughput(self, repeats=5):
+        """FLOP/s of a square matmul in the target's precision (2048 on a CPU, 8192 on CUDA)."""
+        size = 8192 if self.is_cuda else 2048
+        return matmul_throughput(self.clock(), size, repeats, self.dtype, self.device)
+
 
 def cpu_clock():
     """This process's CPU time on one thread (robust to other jobs); wall time on several."""
     return time.process_time if torch.get_num_threads() == 1 else time.perf_counter
 
 
-def cuda_best_time(step, rounds):
-    """Best of ``rounds`` CUDA-event timings of ``step`` (after a warm-up) and the peak allocated bytes."""
-    step()
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    base = torch.cuda.memory_allocated()
-    best = float("inf")
-    for _ in range(rounds):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        step()
-        end.record()
-        torch.cuda.synchronize()
-        best = min(best, start.elapsed_time(end) / 1000)
-    return best, torch.cuda.max_memory_allocated() - base
-
-
-def matmul_throughput(clock, size=2048, repeats=5, dtype=torch.float32):
-    """FLOP/s of a square ``dtype`` matmul on the current threads (best of at least ``repeats`` runs)."""
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+def matmul_throughput(clock, size=2048, repeats=5, dtype=torch.float32, device="cpu"):
+    """FLOP/s of a square ``dtype`` matmul on ``device`` (best of at least ``repeats`` runs)."""
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
     return 2 * size**3 / min(best_times({"matmul": lambda: a @ b}, clock, repeats).values())
 
 

@@ -1,11 +1,15 @@
 """Training-step time and peak memory of the paper-size transducers: SummaryMixing vs RelPosMHAXL self-attention.
 
-Both models are built from the recipe's own configurations (``hparams/transducer/librispeech_summarymixing.yaml`` and
-``librispeech_mhsa.yaml``: 12-layer Conformer, d_model 512, joint 640, 1000 tokens; only ``attention_type``
-differs). One training step is: fbank -> normalisation -> CNN front end -> encoder (full context) -> LSTM
-prediction network -> joint network + transducer loss, 0.3 CTC -> backward -> AdamW step, on random audio of each
-length with 4 tokens per second (about LibriSpeech's rate for a 1000-token unigram vocabulary), equal batch for
-both models. Each point is measured with both ways of computing the joint network and loss
+Both models are built from the paper configurations (``hparams/transducer/librispeech_summarymixing.yaml`` and
+``librispeech_mhsa.yaml``, which extends it: 12-layer Conformer, d_model 512, joint 640, 1000 tokens; only
+``attention_type`` differs). One step is the recipe's own training step, ``TransducerBrain.fit_batch``
+(:mod:`summarymixing.transducer.brain`), with SpeechBrain's handling of ``--precision`` and ``--compile``: fbank ->
+SpecAugment -> normalisation -> CNN front end -> encoder with dynamic chunk training -> prediction network ->
+joint network + transducer loss with the CTC loss of the first epochs -> backward -> gradient clipping -> AdamW
+step and learning-rate schedule, on random audio of each length with 4 tokens per second (about LibriSpeech's
+rate for a 1000-token unigram vocabulary), equal batch for both models. The random draws (augmentation, chunk
+size) are seeded before every step, so each model runs the same step every time. Each point is measured with
+both ways of computing the joint network and loss
 (:class:`summarymixing.transducer.joint.TransducerJointLoss`): ``plain`` (the logits of the whole lattice,
 ``joint_chunk_frames: null``) and ``chunked`` (the memory-efficient path the paper-size configurations use,
 ``joint_chunk_frames`` from the YAML).
@@ -26,12 +30,14 @@ Time is the best of a few rounds of CPU time of this process (``time.process_tim
 equals the wall time on an idle machine and is robust to other jobs); within a round both joint variants run, so
 a change of load affects them alike. Peak memory is the most bytes allocated at once during a step, above what was
 alive before it (``torch.profiler`` events); on a GPU, CUDA events and ``torch.cuda.max_memory_allocated``. The
-load average (``os.getloadavg``) is printed with every table. ``--precision bf16`` runs the forward pass under
-bf16 autocast, as the recipe's ``--precision bf16`` does (the paper trained in mixed precision on GPUs).
+load average (``os.getloadavg``) is printed with every table. ``--device cuda``, ``--precision fp16|bf16`` and
+``--compile`` run the step as the recipe's run options of the same names do (the paper trained in mixed
+precision on GPUs).
 
     python -m summarymixing.benchmarks.transducer                      # batch 1 at 5, 10, 20, 40 s
     python -m summarymixing.benchmarks.transducer --audio-per-step 40  # 8 x 5 s, 4 x 10 s, 2 x 20 s, 1 x 40 s
-    python -m summarymixing.benchmarks.transducer --quick              # 5 s only, about a minute
+    python -m summarymixing.benchmarks.transducer --quick              # 5 s only, a few minutes
+    python -m summarymixing.benchmarks.transducer --device cuda --precision fp16
 
 The paper (arXiv 2409.07165) reports -15.5% training time and -16% peak VRAM for SummaryMixing.
 
@@ -41,21 +47,17 @@ Authors
 
 import argparse
 import os
+import tempfile
 
 import torch
-from hyperpyyaml import load_hyperpyyaml
+from speechbrain import Stage
+from speechbrain.dataio.batch import PaddedBatch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from summarymixing.benchmarks.timing import (
-    NoMixer,
-    best_times,
-    cpu_clock,
-    cuda_best_time,
-    matmul_throughput,
-    peak_memory,
-)
-from summarymixing.transducer.joint import TransducerJointLoss
+from summarymixing import experiment
+from summarymixing.benchmarks.timing import NoMixer, Target, add_target_arguments, best_times
+from summarymixing.transducer.brain import TransducerBrain
 
 HPARAMS_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "hparams", "transducer")
 NO_MIXER = "no mixer"
@@ -69,49 +71,56 @@ SAMPLE_RATE = 16000
 PAPER = "paper: -15.5% time, -16% peak VRAM"
 
 
-def build(hparams_file, device, no_mixer=False):
-    """The recipe's modules, an AdamW optimiser over them, and the plain and chunked joint + loss modules; with
-    ``no_mixer``, every encoder layer's mixer is a :class:`NoMixer`."""
-    with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, {"data_folder": "unused"})
+def build(hparams_name, target, output_folder, no_mixer=False):
+    """The recipe's ``TransducerBrain`` of a paper YAML on ``target``, ready to fit batches (optimiser created,
+    modules compiled if asked, first epoch); with ``no_mixer``, every encoder layer's mixer is a
+    :class:`NoMixer`."""
+    path = os.path.join(HPARAMS_FOLDER, hparams_name)
+    if not os.path.isfile(path):
+        raise SystemExit(f"{path} not found: the benchmark reads the paper YAMLs of a source checkout")
+    hparams = experiment.load(path, {"data_folder": "/nonexistent", "output_folder": output_folder})
     if no_mixer:
-        for layer in hparams["Transformer"].encoder.layers:
+        for layer in hparams["transducer"]["Transformer"].encoder.layers:
             layer.mha_layer = NoMixer()
-    hparams["model"].to(device).train()
-    hparams["normalize"].to(device)
-    optimizer = hparams["opt_class"](hparams["model"].parameters())
-    joint_losses = {
-        joint: TransducerJointLoss(
-            hparams["Tjoint"], hparams["transducer_lin"], hparams["blank_index"], chunk_frames=chunk_frames
-        )
-        for joint, chunk_frames in (("plain", None), ("chunked", hparams["joint_chunk_frames"]))
-    }
-    return hparams, optimizer, joint_losses
+    brain = TransducerBrain(
+        modules=hparams["modules"], opt_class=hparams["opt_class"], hparams=hparams,
+        run_opts=target.run_options(), checkpointer=None,
+    )  # fmt: skip
+    brain.on_fit_start()
+    hparams["epoch_counter"].current = 1
+    brain.on_stage_start(Stage.TRAIN, 1)
+    return brain
 
 
-def make_training_step(hparams, optimizer, joint_loss, batch, seconds, device, precision="fp32"):
-    """A closure running one full training step on random audio of ``seconds`` and random targets; with
-    ``precision`` ``"bf16"``, the forward pass and the losses run under bf16 autocast, as SpeechBrain's ``Brain``
-    does with ``--precision bf16`` (the backward pass and the optimiser step outside it)."""
+def make_batch(hparams, batch, seconds):
+    """``batch`` utterances of random audio of ``seconds`` with random targets, as the recipe's data loader
+    gives them."""
     generator = torch.Generator().manual_seed(0)
-    wavs = (0.1 * torch.randn(batch, int(seconds * SAMPLE_RATE), generator=generator)).to(device)
-    wav_lens = torch.ones(batch, device=device)
     num_tokens = max(1, int(seconds * TOKENS_PER_SECOND))
-    tokens = torch.randint(1, hparams["output_neurons"], (batch, num_tokens), generator=generator).to(device)
-    tokens_bos = torch.nn.functional.pad(tokens, (1, 0), value=hparams["bos_index"])
-    token_lens = torch.ones(batch, device=device)
+    examples = []
+    for index in range(batch):
+        tokens = torch.randint(1, hparams["transducer"]["output_neurons"], (num_tokens,), generator=generator)
+        examples.append(
+            {
+                "id": str(index),
+                "sig": 0.1 * torch.randn(int(seconds * SAMPLE_RATE), generator=generator),
+                "tokens_bos": torch.nn.functional.pad(tokens, (1, 0), value=hparams["bos_index"]),
+                "tokens": tokens,
+            }
+        )
+    return PaddedBatch(examples)
+
+
+def make_training_step(brain, batch, joint):
+    """A closure running the recipe's training step on ``batch`` with the ``plain`` or ``chunked`` joint (the
+    same random draws every time)."""
+    joint_loss = brain.hparams.transducer["joint_loss"]
+    chunk_frames = None if joint == "plain" else brain.hparams.transducer["joint_chunk_frames"]
 
     def step():
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            feats = hparams["normalize"](hparams["compute_features"](wavs), wav_lens, epoch=1)
-            encoded = hparams["proj_enc"](hparams["enc"](hparams["CNN"](feats), wav_lens))
-            predicted, _ = hparams["dec"](hparams["emb"](tokens_bos))
-            loss = joint_loss(encoded, hparams["proj_dec"](predicted), tokens, wav_lens, token_lens)
-            ctc_log_probs = hparams["log_softmax"](hparams["enc_lin"](encoded))
-            loss = 0.7 * loss + 0.3 * hparams["ctc_cost"](ctc_log_probs, tokens, wav_lens, token_lens)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        joint_loss.chunk_frames = chunk_frames
+        torch.manual_seed(0)
+        brain.fit_batch(batch)
 
     return step
 
@@ -149,35 +158,31 @@ def step_matmul_flops(step):
     return counter.flops
 
 
-def measure(points, rounds, device, precision):
+def measure(points, rounds, target):
     """``{model: {(batch, seconds, joint): (step seconds, peak bytes)}}`` for the three models and both joints,
-    and ``{model: {(batch, seconds): FLOPs}}`` of their steps with the chunked joint."""
+    and ``{model: {(batch, seconds): FLOPs}}`` of their steps with the chunked joint (eager steps only: the
+    counter does not see inside compiled graphs)."""
     results, flops = {}, {}
     for name, hparams_name in MODELS.items():
         torch.manual_seed(0)
-        hparams, optimizer, joint_losses = build(
-            os.path.join(HPARAMS_FOLDER, hparams_name), device, no_mixer=name == NO_MIXER
-        )
-        results[name], flops[name] = {}, {}
-        for batch, seconds in points:
-            steps = {
-                joint: make_training_step(hparams, optimizer, joint_loss, batch, seconds, device, precision)
-                for joint, joint_loss in joint_losses.items()
-            }
-            if device.type == "cuda":
-                measured = {joint: cuda_best_time(step, rounds) for joint, step in steps.items()}
-            else:
-                best = best_times(steps, cpu_clock(), rounds, budget_s=0.0)
-                measured = {joint: (best[joint], peak_memory(step)) for joint, step in steps.items()}
-            for joint, (step_time, peak) in measured.items():
-                results[name][batch, seconds, joint] = (step_time, peak)
-                print(
-                    f"  {name:13s} {batch} x {seconds:g} s, {joint:7s} joint: {step_time:7.2f} s/step, "
-                    f"{peak / 2**20:6.0f} MiB peak (load {os.getloadavg()[0]:.1f})",
-                    flush=True,
-                )
-            flops[name][batch, seconds] = step_matmul_flops(steps["chunked"])
-        del hparams, optimizer, joint_losses
+        with tempfile.TemporaryDirectory() as output_folder:
+            brain = build(hparams_name, target, output_folder, no_mixer=name == NO_MIXER)
+            results[name], flops[name] = {}, {}
+            for batch, seconds in points:
+                data = make_batch(vars(brain.hparams), batch, seconds)
+                steps = {joint: make_training_step(brain, data, joint) for joint in ("plain", "chunked")}
+                best = best_times(steps, target.clock(), rounds, budget_s=0.0)
+                for joint, step in steps.items():
+                    peak = target.peak_memory(step)
+                    results[name][batch, seconds, joint] = (best[joint], peak)
+                    print(
+                        f"  {name:13s} {batch} x {seconds:g} s, {joint:7s} joint: {best[joint]:7.2f} s/step, "
+                        f"{peak / 2**20:6.0f} MiB peak (load {os.getloadavg()[0]:.1f})",
+                        flush=True,
+                    )
+                if not target.compile:
+                    flops[name][batch, seconds] = step_matmul_flops(steps["chunked"])
+            del brain
     return results, flops
 
 
@@ -192,12 +197,11 @@ def change(new, old):
     return 100 * (new / old - 1)
 
 
-def print_table(results, points, device, precision, load_before):
+def print_table(results, points, target, load_before):
     """Side-by-side table with the relative change of SummaryMixing vs RelPosMHAXL, per joint variant."""
     sm, mhsa = results["SummaryMixing"], results["RelPosMHAXL"]
     load = f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
-    threads = torch.get_num_threads()
-    print(f"\nTransducer training step, paper size, {precision}, {device} ({threads} thread(s)), {load}")
+    print(f"\nTransducer training step (the recipe's fit_batch), paper size, {target.describe()}, {load}")
     print(
         "| batch x length | joint | SM time (s) | MHSA time (s) | time change | SM peak (MiB) | MHSA peak (MiB) "
         "| peak change |"
@@ -286,7 +290,7 @@ def batching(lengths, batch, audio_per_step):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="5 s only, one round (about a minute on a CPU)")
+    parser.add_argument("--quick", action="store_true", help="5 s only, one round (a few minutes on a CPU)")
     parser.add_argument("--lengths", type=float, nargs="+", default=[5, 10, 20, 40], help="utterance seconds")
     parser.add_argument("--batch", type=int, default=1, help="utterances per step (equal for both models)")
     parser.add_argument(
@@ -294,23 +298,17 @@ def main(argv=None):
     )
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds per point (best kept)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument(
-        "--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: autocast, as the recipe's --precision"
-    )
+    add_target_arguments(parser)
     args = parser.parse_args(argv)
     lengths, rounds = ([5], 1) if args.quick else (args.lengths, args.rounds)
     points = batching(lengths, args.batch, args.audio_per_step)
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    target = Target.from_arguments(args)
     load_before = os.getloadavg()[0]
-    results, flops = measure(points, rounds, device, args.precision)
-    print_table(results, points, device, args.precision, load_before)
-    peak_flops = None
-    if device.type == "cpu":
-        dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
-        peak_flops = matmul_throughput(cpu_clock(), dtype=dtype)
-    print_ceiling(results, flops, points, peak_flops, args.precision)
+    results, flops = measure(points, rounds, target)
+    print_table(results, points, target, load_before)
+    if flops["SummaryMixing"]:
+        print_ceiling(results, flops, points, target.matmul_throughput(), args.precision)
     return results, flops
 
 

@@ -27,39 +27,49 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import torch
-from hyperpyyaml import resolve_references
+from speechbrain import Stage
 from speechbrain.nnet.quantisers import GumbelVectorQuantizer
 
-from summarymixing.benchmarks.timing import peak_memory
+from summarymixing import experiment
+from summarymixing.benchmarks.timing import PRECISIONS, Target
 from summarymixing.wav2vec2 import MaskingCollate
-from summarymixing.wav2vec2.pretrained import load_yaml_entries
+from summarymixing.wav2vec2.brain import Wav2Vec2Brain
 
 HPARAMS_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "hparams", "wav2vec2")
 MODELS = {
     "SummaryMixing": "conformer_summarymixing_librilight.yaml",
-    "RelPosMHAXL": "conformer_mhsa_librilight.yaml",
+    "MHSA": "conformer_mhsa_librilight.yaml",
 }
-MODEL_KEY = "wav2vec2"
 PAPER_RATIOS = {"time": 0.82, "memory": 0.77}  # arXiv 2407.13377: -18% time, -23% peak VRAM
 
 
-def build_model(hparams_file, num_layers=None):
-    """Builds the model entries of a pre-training YAML (no data, no checkpointer), optionally with fewer layers.
+def build_brain(hparams_file, target, output_folder, num_layers=None, speechbrain_quantiser=False):
+    """The recipe's ``Wav2Vec2Brain`` of a pre-training YAML on ``target`` (no data, no checkpointer), ready to
+    fit batches, optionally with fewer layers or SpeechBrain's quantiser. One optimiser step per batch
+    (``grad_accumulation_factor`` 1).
 
     Layerdrop is off: every measured step runs every layer (with it, the step's cost depends on the layers it
     happens to skip).
     """
     if not os.path.isfile(hparams_file):
-        raise FileNotFoundError(f"{hparams_file} not found: run from a source checkout or pass --hparams-folder")
-    overrides = {"data_folder": "unused", "librispeech_folder": "unused", "encoder": {"layerdrop_prob": 0.0}}
-    if num_layers is not None:
-        overrides["encoder"]["num_layers"] = num_layers
-    with open(hparams_file, encoding="utf-8") as stream:
-        resolved = resolve_references(stream, overrides).getvalue()
-    return load_yaml_entries(resolved, [MODEL_KEY])[MODEL_KEY]
+        raise SystemExit(f"{hparams_file} not found: run from a source checkout or pass --hparams-folder")
+    encoder = {"layerdrop_prob": 0.0, **({} if num_layers is None else {"num_layers": num_layers})}
+    overrides = {"data_folder": "unused", "librispeech_folder": "unused", "output_folder": output_folder}
+    hparams = experiment.load(hparams_file, {**overrides, "encoder": encoder})
+    if speechbrain_quantiser:
+        use_speechbrain_quantiser(hparams["wav2vec2"])
+    run_options = {**target.run_options(), "grad_accumulation_factor": 1}
+    brain = Wav2Vec2Brain(
+        modules=hparams["modules"], opt_class=hparams["optimizer"], hparams=hparams, run_opts=run_options,
+        checkpointer=None,
+    )  # fmt: skip
+    brain.on_fit_start()
+    brain.on_stage_start(Stage.TRAIN, 1)
+    return brain
 
 
 def use_speechbrain_quantiser(model):
@@ -108,65 +118,60 @@ def held_tensor_bytes(model, optimizer):
 
 
 def measure(model_name, seconds, args):
-    """Measures the pre-training step of one model on ``seconds``-long utterances; returns a dict.
+    """Measures the recipe's pre-training step (``Wav2Vec2Brain.fit_batch``) of one model on ``seconds``-long
+    utterances; returns a dict.
 
     One warm-up step (it creates the AdamW state), then ``--repeats`` timed steps, each with the peak resident
-    set size of the process, then on CPU one step under ``torch.profiler`` for the peak of the tensors (held
-    parameters and optimiser state plus the largest total the step holds at once, the analogue of
-    ``torch.cuda.max_memory_allocated``).
+    set size of the process (CPU) or the peak allocated bytes (CUDA), then on CPU one step under
+    ``torch.profiler`` for the peak of the tensors (held parameters and optimiser state plus the largest total
+    the step holds at once, the analogue of ``torch.cuda.max_memory_allocated``).
     """
+    target = Target.from_arguments(args)
     torch.manual_seed(0)
-    device = torch.device(args.device)
-    model = build_model(os.path.join(args.hparams_folder, MODELS[model_name]), args.num_layers)
-    if args.speechbrain_quantiser:
-        use_speechbrain_quantiser(model)
-    model = model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-4)
-    collate = MaskingCollate(model.frontend.frame_counter, 0.65, 10)
-    dtype = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[args.precision]
-    torch.manual_seed(1)  # the same audio and masks for every model
-    batch = collate([{"id": str(i), "sig": torch.randn(int(seconds * 16000))} for i in range(args.batch_size)])
+    with tempfile.TemporaryDirectory() as output_folder:
+        brain = build_brain(
+            os.path.join(args.hparams_folder, MODELS[model_name]), target, output_folder, args.num_layers,
+            args.speechbrain_quantiser,
+        )  # fmt: skip
+        model = brain.hparams.wav2vec2
+        collate = MaskingCollate(model.frontend.frame_counter, brain.hparams.mask_prob, brain.hparams.mask_length)
+        torch.manual_seed(1)  # the same audio and masks for every model
+        batch = collate([{"id": str(i), "sig": torch.randn(int(seconds * 16000))} for i in range(args.batch_size)])
 
-    def step():
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            stats = model(batch.sig.data.to(device), batch.sig.lengths.to(device), batch.mask.data.to(device))
-        stats["loss"].backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        def step():
+            torch.manual_seed(2)  # the same negatives and dropout every step
+            brain.fit_batch(batch)
 
-    def synchronize():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    step()
-    times, cpu_times, peaks = [], [], []
-    for _ in range(args.repeats):
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        else:
-            resident_memory_peak_reset()
-        synchronize()
-        start, cpu_start = time.perf_counter(), time.process_time()
         step()
-        synchronize()
-        times.append(time.perf_counter() - start)
-        cpu_times.append(time.process_time() - cpu_start)
-        peaks.append(torch.cuda.max_memory_allocated() if device.type == "cuda" else resident_memory("VmHWM"))
-    tensor_peak = None
-    if device.type == "cpu":
-        tensor_peak = held_tensor_bytes(model, optimizer) + peak_memory(step)
-    return {
-        "model": model_name,
-        "seconds": seconds,
-        "time": min(times),
-        "cpu_time": min(cpu_times),
-        "tensor_peak": tensor_peak or min(peaks),
-        "peak": min(peaks),
-        "load": os.getloadavg()[0],
-        "params": count_parameters(model),
-        "quantiser": type(model.quantiser.quantiser).__name__,
-        "activation": type(model.context_encoder.latent_encoder.layers[0].ffn_module1[1].ffn[1]).__name__,
-    }
+        times, cpu_times, peaks = [], [], []
+        for _ in range(args.repeats):
+            if target.is_cuda:
+                torch.cuda.synchronize(target.device)
+                torch.cuda.reset_peak_memory_stats(target.device)
+            else:
+                resident_memory_peak_reset()
+            start, cpu_start = time.perf_counter(), time.process_time()
+            step()
+            if target.is_cuda:
+                torch.cuda.synchronize(target.device)
+            times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu_start)
+            peaks.append(torch.cuda.max_memory_allocated(target.device) if target.is_cuda else resident_memory("VmHWM"))
+        tensor_peak = None
+        if not target.is_cuda:
+            tensor_peak = held_tensor_bytes(model, brain.optimizer) + target.peak_memory(step)
+        return {
+            "model": model_name,
+            "seconds": seconds,
+            "time": min(times),
+            "cpu_time": min(cpu_times),
+            "tensor_peak": tensor_peak or min(peaks),
+            "peak": min(peaks),
+            "load": os.getloadavg()[0],
+            "params": count_parameters(model),
+            "quantiser": type(model.quantiser.quantiser).__name__,
+            "activation": type(model.context_encoder.latent_encoder.layers[0].ffn_module1[1].ffn[1]).__name__,
+        }
 
 
 def run_in_subprocess(model_name, seconds, args):
@@ -195,16 +200,16 @@ def run_in_subprocess(model_name, seconds, args):
 
 def print_table(results, args):
     """Prints the side-by-side table with the paper's ratios beside."""
-    sm, mhsa = "SummaryMixing", "RelPosMHAXL"
+    sm, mhsa = "SummaryMixing", "MHSA"
     by_key = {(row["model"], row["seconds"]): row for row in results if row is not None}
     first = {name: next(row for row in results if row is not None and row["model"] == name) for name in MODELS}
     tensors = "peak GB allocated" if args.device.startswith("cuda") else "peak GB tensors"
     print(
-        f"device {args.device}, threads {args.threads}, precision {args.precision}, batch {args.batch_size}, "
+        f"{Target.from_arguments(args).describe()}, threads {args.threads}, batch {args.batch_size}, "
         f"layers {args.num_layers or 12}, min of {args.repeats} steps, quantiser {first[sm]['quantiser']}, "
         f"feed-forward activation {first[sm]['activation']}"
     )
-    print(f"parameters: SummaryMixing {first[sm]['params'] / 1e6:.1f}M, RelPosMHAXL {first[mhsa]['params'] / 1e6:.1f}M")
+    print(f"parameters: SummaryMixing {first[sm]['params'] / 1e6:.1f}M, MHSA {first[mhsa]['params'] / 1e6:.1f}M")
     print(
         f"{tensors}: parameters + AdamW state + the most the step holds at once"
         + ("" if args.device.startswith("cuda") else "; peak GB RSS: the whole process")
@@ -238,14 +243,15 @@ def parse_arguments(argv):
     """Parses the command line; ``forward`` keeps the options to hand to the worker processes."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 layers, 10 s, 1 repeat")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
     parser.add_argument(
         "--precision",
-        choices=("fp32", "fp16", "bf16"),
+        choices=sorted(PRECISIONS),
         default=None,
-        help="autocast precision (default fp32 on CPU, fp16 on GPU as in the paper)",
+        help="autocast precision, as the recipe's --precision (default fp32 on CPU, fp16 on GPU as in the paper)",
     )
-    parser.add_argument("--lengths", type=float, nargs="+", default=[10.0, 20.0, 30.0], help="seconds")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model, as the recipe's --compile")
+    parser.add_argument("--lengths", type=float, nargs="+", help="seconds (default 10 20 30, quick 10)")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--num-layers", type=int, default=None, help="override the 12 layers")
@@ -259,7 +265,8 @@ def parse_arguments(argv):
     parser.add_argument("--worker", choices=sorted(MODELS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
-        args.num_layers, args.lengths, args.repeats = args.num_layers or 2, [10.0], 1
+        args.num_layers, args.lengths, args.repeats = args.num_layers or 2, args.lengths or [10.0], 1
+    args.lengths = args.lengths or [10.0, 20.0, 30.0]
     if args.precision is None:
         args.precision = "fp16" if args.device.startswith("cuda") else "fp32"
     args.forward = (
@@ -279,7 +286,9 @@ def parse_arguments(argv):
         ]
         + (["--num-layers", str(args.num_layers)] if args.num_layers else [])
         + (["--speechbrain-quantiser"] if args.speechbrain_quantiser else [])
+        + (["--compile"] if args.compile else [])
     )
+    Target.from_arguments(args)  # a wrong device or precision fails here, before any worker starts
     return args
 
 

@@ -58,6 +58,7 @@ class ActivationRecomputingFeedForward(PositionalwiseFeedForward):
         first, activation, dropout, second = self.ffn
         if (
             not torch.is_grad_enabled()
+            or torch.compiler.is_compiling()  # the compiler plans recomputation itself (and cannot trace ours)
             or torch.is_autocast_enabled(x.device.type)
             or any(True for _ in activation.parameters())
             or (dropout.training and dropout.p >= 1)

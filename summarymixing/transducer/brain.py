@@ -1,0 +1,215 @@
+"""The transducer recipe's ``Brain``: what one training step, validation, export and the WER table do.
+
+Authors
+-------
+* The summarymixing contributors (2026)
+"""
+
+import json
+import os
+import shutil
+
+import speechbrain as sb
+import torch
+from hyperpyyaml import resolve_references
+from speechbrain.utils.logger import get_logger
+from tqdm import tqdm
+
+from summarymixing import experiment
+from summarymixing.run_folder import write_atomically
+from summarymixing.transducer.decoding import decode_masked, greedy_decode
+from summarymixing.transducer.loss import relative_to_absolute_lengths
+from summarymixing.transducer.wer_table import FULL_CONTEXT, MODES, streaming_settings
+
+logger = get_logger(__name__)
+
+
+class TransducerBrain(sb.Brain):
+    """Trains the Conformer transducer of ``hparams/transducer/model.yaml`` (arXiv 2409.07165): transducer loss
+    with the CTC auxiliary loss in the first epochs, Dynamic Chunk Training, checkpoint averaging, export of a
+    :class:`~summarymixing.transducer.inference.StreamingTransducerASR` folder, and the streaming WER table.
+
+    The recipe ``recipes/transducer/train.py`` runs it; ``summarymixing.benchmarks.transducer`` times its
+    :meth:`fit_batch`, so the benchmark measures the step the recipe runs."""
+
+    def compute_frames(self, wavs, wav_lens, stage):
+        """The front end (fbank, SpecAugment in training, normalisation, CNN): frames and their relative lengths."""
+        augment = self.hparams.fea_augment if stage == sb.Stage.TRAIN else None
+        return self.modules.front_end(wavs, wav_lens, augment=augment, epoch=self.hparams.epoch_counter.current)
+
+    def prediction_network(self, tokens_bos, stage):
+        """Runs the LSTM prediction network on blank-prefixed targets, with the published recipe's dropout on its
+        input embedding and on its output in training."""
+        training = stage == sb.Stage.TRAIN
+        model = self.hparams.transducer
+        embedded = torch.nn.functional.dropout(self.modules.emb(tokens_bos), model["dec_emb_dropout"], training)
+        hidden, _ = self.modules.dec(embedded)
+        return self.modules.proj_dec(torch.nn.functional.dropout(hidden, model["dec_dropout"], training))
+
+    def compute_forward(self, batch, stage):
+        """Encoder and prediction network outputs for the loss, plus greedy hypotheses in validation."""
+        batch = batch.to(self.device)
+        wavs, wav_lens = batch.sig
+        tokens_bos, _ = batch.tokens_bos
+        if stage == sb.Stage.TRAIN and self.hparams.wav_augment is not None:
+            wavs, wav_lens = self.hparams.wav_augment(wavs, wav_lens)
+            tokens_bos = self.hparams.wav_augment.replicate_labels(tokens_bos)
+
+        frames, frame_lens = self.compute_frames(wavs, wav_lens, stage)
+        dynchunktrain_config = self.hparams.dynchunktrain_config_sampler(stage)
+        encoded = self.modules.enc(
+            frames, frame_lens, pad_idx=self.hparams.pad_index, dynchunktrain_config=dynchunktrain_config
+        )
+        encoded = self.modules.proj_enc(encoded)
+        predicted = self.prediction_network(tokens_bos, stage)
+
+        ctc_log_probs = None
+        if stage == sb.Stage.TRAIN and self.hparams.epoch_counter.current <= self.hparams.number_of_ctc_epochs:
+            ctc_log_probs = self.hparams.log_softmax(self.modules.enc_lin(encoded))
+        hypotheses = None
+        if stage == sb.Stage.VALID and self.is_search_epoch():
+            lengths = relative_to_absolute_lengths(frame_lens, encoded.shape[1])
+            hypotheses = greedy_decode(self.hparams.transducer["greedy_searcher"], encoded.detach(), lengths)
+        return ctc_log_probs, encoded, predicted, frame_lens, hypotheses
+
+    def is_search_epoch(self):
+        """Whether this validation decodes (every ``valid_search_interval`` epochs and at the last one)."""
+        epoch = self.hparams.epoch_counter.current
+        return epoch % self.hparams.valid_search_interval == 0 or epoch >= self.hparams.number_of_epochs
+
+    def compute_objectives(self, predictions, batch, stage):
+        """Transducer loss (joint network included), plus the weighted CTC loss in the first CTC epochs."""
+        ctc_log_probs, encoded, predicted, frame_lens, hypotheses = predictions
+        tokens, token_lens = batch.tokens
+        if stage == sb.Stage.TRAIN and self.hparams.wav_augment is not None:
+            tokens = self.hparams.wav_augment.replicate_labels(tokens)
+            token_lens = self.hparams.wav_augment.replicate_labels(token_lens)
+
+        loss = self.modules.joint_loss(encoded, predicted, tokens, frame_lens, token_lens)
+        if ctc_log_probs is not None:
+            ctc_loss = self.hparams.ctc_cost(ctc_log_probs, tokens, frame_lens, token_lens)
+            loss = self.hparams.ctc_weight * ctc_loss + (1 - self.hparams.ctc_weight) * loss
+
+        if hypotheses is not None:
+            words = [self.hparams.tokenizer.sp.decode_ids(tokens).split() for tokens in hypotheses]
+            self.wer_metric.append(batch.id, words, batch.wrd_words)
+        return loss
+
+    def on_fit_batch_end(self, batch, outputs, loss, should_step):
+        """Steps the learning-rate schedule after each optimiser update."""
+        if should_step:
+            self.hparams.lr_annealing(self.optimizer)
+
+    def on_stage_start(self, stage, epoch):
+        """Fresh error-rate statistics for validation."""
+        if stage != sb.Stage.TRAIN:
+            self.wer_metric = self.hparams.error_rate_computer()
+
+    def on_stage_end(self, stage, stage_loss, epoch):
+        """Logs, checkpoints (keeping the best ``avg_checkpoints`` by validation WER)."""
+        if stage == sb.Stage.TRAIN:
+            self.train_stats = {"loss": stage_loss}
+            return
+        stage_stats = {"loss": stage_loss}
+        if self.wer_metric.scores:
+            stage_stats["WER"] = self.wer_metric.summarize("error_rate")
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.hparams.train_logger.log_stats(
+            stats_meta={"epoch": epoch, "lr": lr, "steps": self.optimizer_step},
+            train_stats=self.train_stats,
+            valid_stats=stage_stats,
+        )
+        self.checkpointer.save_and_keep_only(
+            meta={**stage_stats, "epoch": epoch},
+            min_keys=["WER"],
+            num_to_keep=self.hparams.avg_checkpoints,
+        )
+
+    def on_evaluate_start(self, max_key=None, min_key=None):
+        """Loads the average of the ``avg_checkpoints`` best checkpoints (by ``min_key``) into the model."""
+        checkpoints = self.checkpointer.find_checkpoints(
+            max_key=max_key, min_key=min_key, max_num_checkpoints=self.hparams.avg_checkpoints
+        )
+        if not checkpoints:
+            raise RuntimeError(f"No checkpoint with {min_key or max_key} in {self.checkpointer.checkpoints_dir}")
+        averaged = sb.utils.checkpoints.average_checkpoints(checkpoints, recoverable_name="model")
+        self.hparams.transducer["model"].load_state_dict(averaged, strict=True)
+        self.hparams.transducer["model"].eval()
+        logger.info(f"Averaged {len(checkpoints)} checkpoint(s): {[c.path.name for c in checkpoints]}")
+
+    def export_for_inference(self, hparams_folder):
+        """Writes the run folder's ``inference.yaml`` (``hparams_folder``'s, with this run's model values), the
+        model's weights, the feature normaliser and the tokenizer, for :class:`StreamingTransducerASR`."""
+        folder = self.hparams.output_folder
+        torch.save(self.hparams.transducer["model"].state_dict(), os.path.join(folder, "model.ckpt"))
+        self.hparams.transducer["normalize"]._save(os.path.join(folder, "normalize.ckpt"))
+        shutil.copyfile(self.hparams.tokenizer.prefix_model_file + ".model", os.path.join(folder, "tokenizer.ckpt"))
+        architecture = experiment.included_values(os.path.join(hparams_folder, "model.yaml"), self.hparams.transducer)
+        with open(os.path.join(hparams_folder, "inference.yaml"), encoding="utf-8") as template:
+            resolved = resolve_references(template, overrides={"transducer": architecture})
+        write_atomically(os.path.join(folder, "inference.yaml"), resolved.getvalue())
+
+    def evaluate_wer_table(self, test_sets, streaming_asr):
+        """Decodes every test set with full context and every chunked setting, masked and streamed from audio.
+
+        Arguments
+        ---------
+        test_sets : dict
+            ``{name: DynamicItemDataset}``.
+        streaming_asr : StreamingTransducerASR
+            The exported run folder, loaded: the streamed column runs it on each utterance's audio.
+
+        Returns
+        -------
+        results : dict
+            ``{test_set: {key: WER in percent}}``.
+        settings : list of str
+            The chunked settings' names, in table order.
+        """
+        self.modules.eval()
+        settings = streaming_settings(
+            self.hparams.test_chunk_sizes_ms, self.hparams.test_left_contexts_chunks, self.hparams.encoder_frame_ms
+        )
+        searcher = self.hparams.transducer["greedy_searcher"]
+        results = {}
+        for test_name, dataset in test_sets.items():
+            loader = self.make_dataloader(dataset, sb.Stage.TEST, ckpt_prefix=None, **self.hparams.test_dataloader_opts)
+            keys = [FULL_CONTEXT] + [f"{name}_{mode}" for name, _ in settings for mode in MODES]
+            metrics = {key: self.hparams.error_rate_computer() for key in keys}
+            texts = {key: {} for key in keys}
+            for batch in tqdm(loader, desc=f"WER table {test_name}", disable=self.noprogressbar):
+                batch = batch.to(self.device)
+                wavs, wav_lens = batch.sig
+                with torch.no_grad(), self.evaluation_ctx:
+                    frames, frame_lens = self.compute_frames(wavs, wav_lens, sb.Stage.TEST)
+                    hypotheses = {
+                        FULL_CONTEXT: decode_masked(
+                            self.modules.enc, self.modules.proj_enc, searcher, frames, frame_lens, None
+                        )
+                    }
+                    for name, config in settings:
+                        hypotheses[f"{name}_masked"] = decode_masked(
+                            self.modules.enc, self.modules.proj_enc, searcher, frames, frame_lens, config
+                        )
+                for key, tokens in hypotheses.items():
+                    for utterance, hypothesis in zip(batch.id, tokens):
+                        texts[key][utterance] = " ".join(self.hparams.tokenizer.sp.decode_ids(hypothesis).split())
+                samples = torch.round(wav_lens * wavs.shape[1]).long()
+                for utterance, wav, length in zip(batch.id, wavs, samples):
+                    for name, config in settings:
+                        text = "".join(streaming_asr.transcribe_waveform_streaming(wav[:length].cpu(), config))
+                        texts[f"{name}_streamed"][utterance] = " ".join(text.split())
+                for key in keys:
+                    words = [texts[key][utterance].split() for utterance in batch.id]
+                    metrics[key].append(batch.id, words, batch.wrd_words)
+            for name, _ in settings:
+                differ = sum(texts[f"{name}_masked"][u] != texts[f"{name}_streamed"][u] for u in texts[FULL_CONTEXT])
+                if differ:
+                    logger.warning(f"{test_name} {name}: masked and streamed hypotheses differ for {differ} utterances")
+            results[test_name] = {key: metric.summarize("error_rate") for key, metric in metrics.items()}
+            write_atomically(
+                os.path.join(self.hparams.output_folder, f"hypotheses_{test_name}.json"), json.dumps(texts, indent=1)
+            )
+            with open(os.path.join(self.hparams.output_folder, f"wer_{test_name}.txt"), "w") as details:
+                metrics[FULL_CONTEXT].write_stats(details)
+        return results, [name for name, _ in settings]

@@ -1,0 +1,54 @@
+"""Every benchmark runs end to end on the CPU in its smallest setting and prints its side-by-side table (the
+timings themselves are not checked: speed is proven by running the benchmarks, never by timed tests)."""
+
+import pytest
+
+from summarymixing.benchmarks import cell, encoder, transducer, wav2vec2
+from summarymixing.benchmarks.timing import Target
+
+
+@pytest.fixture(autouse=True)
+def restore_threads(one_thread):
+    """The benchmarks set torch's thread count (--threads 1); the module fixture restores it afterwards."""
+
+
+def test_cell_benchmark_prints_every_table(capsys):
+    cell.main(["--d-models", "32", "--lengths", "50", "100", "--repeats", "1", "--precision", "bf16"])
+    out = capsys.readouterr().out
+    assert "cpu (1 thread(s)), bf16" in out
+    for title in ("training step time", "peak memory of the step", "cell share of measured bf16 matmul"):
+        assert title in out
+
+
+def test_encoder_benchmark_prints_training_and_streaming(capsys):
+    encoder.main(["--quick", "--seconds", "2", "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert "training step (forward + backward)" in out and "streaming, 640 ms chunks" in out
+
+
+def test_transducer_benchmark_times_the_recipes_step(capsys):
+    results, flops = transducer.main(["--lengths", "1", "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert "the recipe's fit_batch" in out and "| 1 x 1 s | chunked |" in out
+    assert set(results) == {"SummaryMixing", "RelPosMHAXL", "no mixer"}
+    # the paper-size SummaryMixing transducer does fewer matmul FLOPs than self-attention, no mixer the fewest
+    assert flops["no mixer"][1, 1] < flops["SummaryMixing"][1, 1] < flops["RelPosMHAXL"][1, 1]
+
+
+def test_wav2vec2_benchmark_runs_each_model_in_its_own_process(capsys):
+    wav2vec2.main(["--quick", "--num-layers", "1", "--lengths", "2"])
+    out = capsys.readouterr().out
+    assert "parameters: SummaryMixing" in out and "| 2 | " in out and "failed" not in out
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [(["--device", "cuda"], "no CUDA device"), (["--precision", "fp16"], "fp16 needs CUDA"),
+     (["--device", "tpu"], "expected cpu or cuda")],
+)  # fmt: skip
+def test_a_target_the_machine_cannot_run_is_refused_in_one_line(options, message):
+    if options[:2] == ["--device", "cuda"]:
+        pytest.importorskip("torch").cuda.is_available() and pytest.skip("this machine has CUDA")
+    with pytest.raises(SystemExit, match=message):
+        cell.main(["--quick", *options])
+    assert Target().describe().startswith("cpu (")
