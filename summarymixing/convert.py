@@ -16,12 +16,18 @@ dropped. The result loads with ``load_state_dict(..., strict=True)`` into the sa
 
     python -m summarymixing.convert published_model.ckpt converted_model.ckpt [--transducer]
 
+A published wav2vec 2.0 pre-training checkpoint (a folder holding ``CNN.ckpt``, ``latent_encoder.ckpt``,
+``target_quantiser.ckpt`` and ``feat_proj.ckpt``) loads into our ``Wav2Vec2Pretrainer`` with
+``load_original_wav2vec2(folder, pretrainer)``: the published front end, context encoder (SpeechBrain's
+``EncoderWrapper`` names), quantiser and projection carry the same names as ours, except the cells'.
+
 Authors
 -------
 * The summarymixing contributors (2026)
 """
 
 import argparse
+import os
 import re
 import sys
 
@@ -137,6 +143,47 @@ def convert_original_checkpoint(state_dict, transducer=False):
         if new_key is not None:
             converted[new_key] = tensor
     return converted
+
+
+PUBLISHED_WAV2VEC2 = {
+    "CNN.ckpt": "frontend",
+    "latent_encoder.ckpt": "context_encoder",
+    "target_quantiser.ckpt": "quantiser",
+    "feat_proj.ckpt": "prediction_head",
+}
+"""The published pre-training checkpoint's files and the parts of our ``Wav2Vec2Pretrainer`` they hold."""
+
+
+def load_original_wav2vec2(checkpoint_folder, pretrainer):
+    """Loads a published wav2vec 2.0 pre-training checkpoint into ``pretrainer``.
+
+    Arguments
+    ---------
+    checkpoint_folder : str
+        A published checkpoint folder (``CKPT+...``) with the files of :data:`PUBLISHED_WAV2VEC2`.
+    pretrainer : summarymixing.wav2vec2.Wav2Vec2Pretrainer
+        Our model of the same configuration (e.g. ``hparams/wav2vec2/conformer_summarymixing_librilight.yaml``).
+
+    Raises
+    ------
+    FileNotFoundError
+        A file is missing (named).
+    ValueError
+        A file's tensors do not match the part they belong to (file, missing and unexpected names).
+    """
+    for file_name, part in PUBLISHED_WAV2VEC2.items():
+        path = os.path.join(checkpoint_folder, file_name)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"{path}: a published wav2vec 2.0 checkpoint folder holds {sorted(PUBLISHED_WAV2VEC2)}"
+            )
+        module = getattr(pretrainer, part)
+        state = convert_original_checkpoint(torch.load(path, map_location="cpu"))
+        missing, unexpected = module.load_state_dict(state, strict=False)
+        # the published front end leaves the filterbank outside the CNN; ours holds its constant buffers
+        missing = [key for key in missing if not key.startswith("fbank.")]
+        if missing or unexpected:
+            raise ValueError(f"{path} does not match our {part}: missing {missing}, unexpected {unexpected}")
 
 
 def main(argv=None):

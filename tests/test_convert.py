@@ -5,6 +5,8 @@ The published state_dicts are built here from the published parameter names and 
 each of our models' tensors is written under the name the published code gives it, then converted back.
 """
 
+import os
+
 import pytest
 import torch
 
@@ -116,3 +118,28 @@ def test_transducer_model_list_swaps_ctc_and_output_layers():
     converted = convert_original_checkpoint(published, transducer=True)
     ours.load_state_dict(converted, strict=True)
     assert torch.equal(ours[6].weight, published["7.weight"]) and torch.equal(ours[7].weight, published["6.weight"])
+
+
+def test_a_published_wav2vec2_checkpoint_folder_loads(tmp_path):
+    from summarymixing.convert import PUBLISHED_WAV2VEC2, load_original_wav2vec2
+    from summarymixing.experiment import load
+
+    mini = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "hparams", "wav2vec2", "mini.yaml")
+    hparams = load(mini, {"output_folder": str(tmp_path / "run"), "data_folder": str(tmp_path / "d")})
+    ours = hparams["wav2vec2"]
+    published = {}
+    for file_name, part in PUBLISHED_WAV2VEC2.items():
+        state = published_state_dict(getattr(ours, part))
+        # the published CNN.ckpt has no filterbank
+        published[file_name] = {key: value for key, value in state.items() if not key.startswith("fbank.")}
+        torch.save(published[file_name], tmp_path / file_name)
+    for parameter in ours.parameters():
+        torch.nn.init.normal_(parameter)
+    load_original_wav2vec2(str(tmp_path), ours)
+    cell = ours.context_encoder.latent_encoder.layers[0].mha_layer
+    assert torch.equal(cell.combiner.weight, published["latent_encoder.ckpt"][
+        "latent_encoder.layers.0.mha_layer.summary_local_merging.linear.w.weight"])  # fmt: skip
+    assert torch.equal(ours.prediction_head.weight, published["feat_proj.ckpt"]["weight"])
+    (tmp_path / "feat_proj.ckpt").unlink()
+    with pytest.raises(FileNotFoundError, match="feat_proj.ckpt"):
+        load_original_wav2vec2(str(tmp_path), ours)
