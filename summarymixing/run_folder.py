@@ -22,6 +22,7 @@ Authors
 import os
 
 import ruamel.yaml
+import ruamel.yaml.comments
 
 ALLOWED = ("torch", "speechbrain", "sentencepiece", "summarymixing")
 """Top-level packages whose classes and functions a run folder's YAML may name."""
@@ -142,3 +143,43 @@ def write_atomically(path, text):
     with open(temporary, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.replace(temporary, path)
+
+
+def included_values(included_yaml, loaded):
+    """The values an included YAML (``!include:``) was loaded with: for each of its top-level keys that holds a
+    setting (a number, a string, a list, or a ``!name:`` class or function without arguments; not an object or a
+    reference), the value in ``loaded``, as a YAML value.
+
+    Passing them as the include's arguments rebuilds the same objects (the run folder's inference YAML does).
+
+    Arguments
+    ---------
+    included_yaml : str
+        The included file (e.g. ``hparams/transducer/model.yaml``).
+    loaded : dict
+        What the include gave the loaded hyperparameters (e.g. ``hparams["transducer"]``).
+
+    Returns
+    -------
+    dict
+
+    Example
+    -------
+    >>> import torch
+    >>> path = getfixture("tmp_path") / "model.yaml"
+    >>> _ = path.write_text("d_model: 512\\nact: !name:torch.nn.ReLU\\nlayer: !new:torch.nn.Linear [2, 2]\\n")
+    >>> values = included_values(str(path), {"d_model": 144, "act": torch.nn.GELU, "layer": None})
+    >>> values["d_model"], values["act"].tag.value
+    (144, '!name:torch.nn.modules.activation.GELU')
+    """
+    with open(included_yaml, encoding="utf-8") as stream:
+        tree = ruamel.yaml.YAML().load(stream)
+    values = {}
+    for key, node in tree.items():
+        tag = getattr(getattr(node, "tag", None), "value", None) or ""
+        if tag.startswith("!name:") and isinstance(node, ruamel.yaml.comments.TaggedScalar):
+            target = loaded[key]
+            values[key] = ruamel.yaml.comments.TaggedScalar("", tag=f"!name:{target.__module__}.{target.__qualname__}")
+        elif not tag and not isinstance(node, dict):
+            values[key] = loaded[key]
+    return values

@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from datetime import date
 
 import ruamel.yaml
-import ruamel.yaml.comments
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml, resolve_references
 from ruamel.yaml.scalarbool import ScalarBoolean
@@ -353,43 +352,3 @@ def create_run_folder(output_folder, hparams_file, overrides):
         with open(os.path.join(output_folder, "env.log"), "w", encoding="utf-8") as environment:
             environment.write(sb.utils.logger.get_environment_description())
     sb.utils.distributed.ddp_barrier()
-
-
-def included_values(included_yaml, loaded):
-    """The values an included YAML (``!include:``) was loaded with: for each of its top-level keys that holds a
-    setting (a number, a string, a list, or a ``!name:`` class or function without arguments; not an object or a
-    reference), the value in ``loaded``, as a YAML value.
-
-    Passing them as the include's arguments rebuilds the same objects (the run folder's inference YAML does).
-
-    Arguments
-    ---------
-    included_yaml : str
-        The included file (e.g. ``hparams/transducer/model.yaml``).
-    loaded : dict
-        What the include gave the loaded hyperparameters (e.g. ``hparams["transducer"]``).
-
-    Returns
-    -------
-    dict
-
-    Example
-    -------
-    >>> import torch
-    >>> path = getfixture("tmp_path") / "model.yaml"
-    >>> _ = path.write_text("d_model: 512\\nact: !name:torch.nn.ReLU\\nlayer: !new:torch.nn.Linear [2, 2]\\n")
-    >>> values = included_values(str(path), {"d_model": 144, "act": torch.nn.GELU, "layer": None})
-    >>> values["d_model"], values["act"].tag.value
-    (144, '!name:torch.nn.modules.activation.GELU')
-    """
-    with open(included_yaml, encoding="utf-8") as stream:
-        tree = ruamel.yaml.YAML().load(stream)
-    values = {}
-    for key, node in tree.items():
-        tag = getattr(getattr(node, "tag", None), "value", None) or ""
-        if tag.startswith("!name:") and isinstance(node, ruamel.yaml.comments.TaggedScalar):
-            target = loaded[key]
-            values[key] = ruamel.yaml.comments.TaggedScalar("", tag=f"!name:{target.__module__}.{target.__qualname__}")
-        elif not tag and not isinstance(node, dict):
-            values[key] = loaded[key]
-    return values

@@ -15,8 +15,7 @@ from hyperpyyaml import resolve_references
 from speechbrain.utils.logger import get_logger
 from tqdm import tqdm
 
-from summarymixing import experiment
-from summarymixing.run_folder import write_atomically
+from summarymixing.run_folder import included_values, write_atomically
 from summarymixing.transducer.decoding import decode_masked, greedy_decode
 from summarymixing.transducer.loss import relative_to_absolute_lengths
 from summarymixing.transducer.wer_table import FULL_CONTEXT, MODES, streaming_settings
@@ -144,7 +143,7 @@ class TransducerBrain(sb.Brain):
         torch.save(self.hparams.transducer["model"].state_dict(), os.path.join(folder, "model.ckpt"))
         self.hparams.transducer["normalize"]._save(os.path.join(folder, "normalize.ckpt"))
         shutil.copyfile(self.hparams.tokenizer.prefix_model_file + ".model", os.path.join(folder, "tokenizer.ckpt"))
-        architecture = experiment.included_values(os.path.join(hparams_folder, "model.yaml"), self.hparams.transducer)
+        architecture = included_values(os.path.join(hparams_folder, "model.yaml"), self.hparams.transducer)
         with open(os.path.join(hparams_folder, "inference.yaml"), encoding="utf-8") as template:
             resolved = resolve_references(template, overrides={"transducer": architecture})
         write_atomically(os.path.join(folder, "inference.yaml"), resolved.getvalue())
