@@ -3,7 +3,8 @@
 import torch
 from speechbrain.nnet.activations import Swish
 
-from summarymixing.benchmarks.transducer import MatmulFlopCounter, print_ceiling, step_matmul_flops
+from summarymixing.benchmarks.steps import MatmulFlopCounter, step_matmul_flops
+from summarymixing.benchmarks.transducer import print_ceiling
 from summarymixing.encoders.feed_forward import ActivationRecomputingFeedForward
 
 

@@ -3,7 +3,7 @@ timings themselves are not checked: speed is proven by running the benchmarks, n
 
 import pytest
 
-from summarymixing.benchmarks import cell, encoder, transducer, wav2vec2
+from summarymixing.benchmarks import asr, cell, encoder, transducer, wav2vec2
 from summarymixing.benchmarks.timing import Target
 
 
@@ -33,6 +33,13 @@ def test_transducer_benchmark_times_the_recipes_step(capsys):
     assert set(results) == {"SummaryMixing", "RelPosMHAXL", "no mixer"}
     # the paper-size SummaryMixing transducer does fewer matmul FLOPs than self-attention, no mixer the fewest
     assert flops["no mixer"][1, 1] < flops["SummaryMixing"][1, 1] < flops["RelPosMHAXL"][1, 1]
+
+
+def test_asr_benchmark_times_the_recipes_step(capsys):
+    results = asr.main(["--encoders", "conformer", "--lengths", "1", "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert "conformer CTC + attention training step (the recipe's fit_batch)" in out and "| 1 x 1 s |" in out
+    assert set(results["conformer"]) == {"SummaryMixing", "MHSA", "no mixer"}
 
 
 def test_wav2vec2_benchmark_runs_each_model_in_its_own_process(capsys):

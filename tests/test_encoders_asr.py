@@ -10,7 +10,7 @@ from speechbrain.nnet.linear import Linear
 from speechbrain.utils.checkpoints import Checkpointer, average_checkpoints
 from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
 
-from summarymixing import TransformerASR
+from summarymixing import SummaryMixing, TransformerASR
 
 SIZES = dict(tgt_vocab=9, input_size=6, d_model=16, nhead=2, num_encoder_layers=2, d_ffn=32, kernel_size=5)
 
@@ -150,3 +150,37 @@ def test_bad_configurations_fail_clearly():
         model = make_model(attention_type=attention_type)
         with pytest.raises(ValueError, match=rf"src must be \[batch, time, {model.input_size}\] features"):
             model.encode(torch.randn(1, 10, model.input_size + 1))
+
+
+def test_summary_decoder_is_causal_exact_under_padding_and_matches_the_masked_computation():
+    """The decoder of Table 1's "SummaryMixing + summary decoder" row: each decoder layer's self-attention is a
+    causal SummaryMixing (one-token chunks, linear time)."""
+    from speechbrain.lobes.models.transformer.Transformer import get_lookahead_mask
+
+    from summarymixing.encoders.mixing import CausalSummaryMixing
+
+    torch.manual_seed(0)
+    model = TransformerASR(
+        20, 16, d_model=32, nhead=2, num_encoder_layers=1, num_decoder_layers=2, d_ffn=64,
+        encoder_module="branchformer", decoder_attention_type="SummaryMixing",
+    ).eval()  # fmt: skip
+    assert all(type(layer.self_attn) is CausalSummaryMixing for layer in model.decoder.layers)
+    src, lengths = torch.randn(2, 30, 16), torch.tensor([1.0, 0.6])
+    tokens = torch.randint(1, 20, (2, 9))
+    tokens[1, 6:] = 0  # padding
+    with torch.no_grad():
+        _, decoded = model(src, tokens, lengths)
+        _, prefix = model(src, tokens[:, :4], lengths)  # the future never changes the past
+        torch.testing.assert_close(decoded[:, :4], prefix, atol=1e-6, rtol=0)
+        # the padded row alone, without its padding (float rounding of the encoder and of SpeechBrain's
+        # cross-attention over fewer keys differ at the 1e-4 level)
+        _, alone = model(src[1:, :18], tokens[1:, :6])
+        torch.testing.assert_close(decoded[1, :6], alone[0], atol=5e-4, rtol=0)
+        cell, x = model.decoder.layers[0].self_attn, torch.randn(2, 9, 32)
+        padding = tokens == 0
+        masked = SummaryMixing.forward(cell, x, attn_mask=get_lookahead_mask(x), key_padding_mask=padding)[0]
+        torch.testing.assert_close(cell(x, key_padding_mask=padding)[0][~padding], masked[~padding], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="look-ahead mask"):
+        cell(x, attn_mask=torch.zeros(9, 9, dtype=torch.bool))
+    with pytest.raises(ValueError, match="decoder_attention_type 'SummaryMix'"):
+        TransformerASR(20, 16, d_model=32, nhead=2, num_decoder_layers=1, decoder_attention_type="SummaryMix")

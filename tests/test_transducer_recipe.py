@@ -15,6 +15,7 @@ import time
 import pytest
 import soundfile
 
+from summarymixing.training_cost import read_training_cost
 from summarymixing.transducer.wer_table import FULL_CONTEXT
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,6 +64,14 @@ def run_recipe(output_folder, epochs, **overrides):
     return result.stdout + result.stderr
 
 
+def audio_seconds(manifest):
+    """Seconds of audio in a manifest's first ``select_n_sentences`` rows (the run's training set)."""
+    with open(manifest) as rows:
+        header = rows.readline().strip().split(",")
+        durations = [float(row.strip().split(",")[header.index("duration")]) for row in rows]
+    return sum(durations[: TINY["select_n_sentences"][0]])
+
+
 def epoch_stats(output_folder):
     """(epoch, optimiser steps, train loss) per line of train_log.txt."""
     stats = []
@@ -95,6 +104,11 @@ def test_training_loss_falls_and_outputs_exist(trained_run):
     assert all(0 <= value <= 100 * 10 for value in wers.values())
     assert "| full context |" in open(os.path.join(output_folder, "wer.md")).read()
     assert "| setting |" in log  # the table is printed
+
+    cost = read_training_cost(output_folder)
+    assert cost["epochs"] == 3 and cost["steps"] == stats[-1][1] and cost["devices"] == 1
+    assert cost["wall_s"] > 0 and cost["peak_memory_bytes"] > 2**20
+    assert abs(cost["audio_s"] - 3 * audio_seconds(output_folder / "train.csv")) < 1.0
 
     checkpoints = [name for name in os.listdir(output_folder / "save") if name.startswith("CKPT+")]
     assert 1 <= len(checkpoints) <= 3  # the best 2 by WER plus possibly the most recent
@@ -255,3 +269,11 @@ def test_resume_after_kill(tmp_path):
     # 96 utterances in batches of 4: 24 optimiser steps per epoch, none lost or repeated across the kill.
     assert [steps for _, steps, _ in stats] == [24, 48]
     assert os.path.isfile(output_folder / "wer.json")
+    # the cost log kept its lines across the kill: epoch 1 was finished by the resumed run (from its intra-epoch
+    # checkpoint, so with fewer than its 24 steps), then epoch 2 ran whole
+    with open(output_folder / "training_cost.jsonl") as log:
+        records = [json.loads(line) for line in log]
+    assert [(r["epoch"], r["resumed"]) for r in records] == [(1, True), (2, False)]
+    assert 0 < records[0]["steps"] < 24 and records[1]["steps"] == 24
+    total = read_training_cost(output_folder)
+    assert total["steps"] == records[0]["steps"] + 24 and total["epochs"] == 2 and total["memory"] == "cpu_peak_rss"

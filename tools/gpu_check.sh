@@ -95,6 +95,8 @@ for precision in fp32 "$half"; do
         --precision "$precision"
     step "transducer_$precision" 120 full "$python" -m summarymixing.benchmarks.transducer --quick \
         --device "$device" --precision "$precision"
+    step "asr_$precision" 90 full "$python" -m summarymixing.benchmarks.asr --quick --device "$device" \
+        --precision "$precision"
     step "wav2vec2_$precision" 90 full "$python" -m summarymixing.benchmarks.wav2vec2 --quick --device "$device" \
         --precision "$precision"
 done

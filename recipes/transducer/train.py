@@ -20,79 +20,19 @@ Authors
 import os
 import sys
 
-import speechbrain as sb
-import torch
 from speechbrain.utils.distributed import if_main_process
 
 from summarymixing import experiment
+from summarymixing.data.speech_text import speech_text_datasets
 from summarymixing.transducer.brain import TransducerBrain
 from summarymixing.transducer.inference import StreamingTransducerASR
 from summarymixing.transducer.wer_table import write_wer_table
 
 
-def dataio_prepare(hparams):
-    """Builds the train / valid / test datasets with audio and token pipelines."""
-    data_folder = hparams["data_folder"]
-    tokenizer = hparams["tokenizer"].sp
-
-    def load_sorted(csv_path):
-        dataset = sb.dataio.dataset.DynamicItemDataset.from_csv(
-            csv_path=csv_path, replacements={"data_root": data_folder}
-        )
-        return dataset.filtered_sorted(sort_key="duration")
-
-    train_data = sb.dataio.dataset.DynamicItemDataset.from_csv(
-        csv_path=hparams["train_csv"], replacements={"data_root": data_folder}
-    )
-    if hparams["sorting"] in ("ascending", "descending"):
-        train_data = train_data.filtered_sorted(
-            sort_key="duration",
-            reverse=hparams["sorting"] == "descending",
-            key_max_value={"duration": hparams["avoid_if_longer_than"]},
-        )
-        hparams["train_dataloader_opts"]["shuffle"] = False
-    elif hparams["sorting"] != "random":
-        raise ValueError(f"sorting must be random, ascending or descending, got {hparams['sorting']!r}")
-    else:
-        train_data = train_data.filtered_sorted(key_max_value={"duration": hparams["avoid_if_longer_than"]})
-
-    valid_data = load_sorted(hparams["valid_csv"])
-    test_datasets = {os.path.splitext(os.path.basename(path))[0]: load_sorted(path) for path in hparams["test_csv"]}
-    datasets = [train_data, valid_data] + list(test_datasets.values())
-
-    @sb.utils.data_pipeline.takes("wav")
-    @sb.utils.data_pipeline.provides("sig")
-    def audio_pipeline(wav):
-        return sb.dataio.dataio.read_audio(wav)
-
-    @sb.utils.data_pipeline.takes("wrd")
-    @sb.utils.data_pipeline.provides("wrd_words", "tokens_list", "tokens_bos", "tokens")
-    def text_pipeline(wrd):
-        yield wrd.split(" ")
-        tokens_list = tokenizer.encode_as_ids(wrd)
-        yield tokens_list
-        yield torch.LongTensor([hparams["bos_index"]] + tokens_list)
-        yield torch.LongTensor(tokens_list)
-
-    sb.dataio.dataset.add_dynamic_item(datasets, audio_pipeline)
-    sb.dataio.dataset.add_dynamic_item(datasets, text_pipeline)
-    sb.dataio.dataset.set_output_keys(datasets, ["id", "sig", "wrd_words", "tokens_bos", "tokens"])
-
-    train_loader_opts = hparams["train_dataloader_opts"]
-    if hparams["dynamic_batching"]:
-        train_loader_opts = {
-            "batch_sampler": sb.dataio.sampler.DynamicBatchSampler(
-                train_data, length_func=lambda x: x["duration"], **hparams["dynamic_batch_sampler_train"]
-            ),
-            "num_workers": hparams["num_workers"],
-        }
-    return train_data, valid_data, test_datasets, train_loader_opts
-
-
 def main():
     run = experiment.setup(sys.argv[1:])
     hparams = run.hparams
-    train_data, valid_data, test_datasets, train_loader_opts = dataio_prepare(hparams)
+    train_data, valid_data, test_datasets, train_loader_opts = speech_text_datasets(hparams, hparams["tokenizer"].sp)
 
     asr_brain = TransducerBrain(
         modules=hparams["modules"],

@@ -8,9 +8,11 @@ parameters, the count computed from the published configuration, and the size th
 one. The published count is computed independently of our cell: SpeechBrain's own layer with regular attention,
 minus that attention, plus the published cell's parameters from its structure (``published_cell_parameters``;
 the published code's block-diagonal layers hold ``in * out / nhead + out`` parameters, its dense ones
-``in * out + out``, and it registers two LayerNorms whenever ``use_layernorm`` is set, also in the ``-fast`` and
-``-lite`` modes that never use them). The MHSA twins are SpeechBrain's models: their published count is
-SpeechBrain's, built from SpeechBrain's classes.
+``in * out + out``). The published code also registers two LayerNorms whenever ``use_layernorm`` is set, in the
+``-fast`` and ``-lite`` modes too, where they never receive a gradient nor touch an output: the count is of the
+parameters the published model uses (``registered=True`` adds the unused ones; ``summarymixing.convert`` drops
+them). The MHSA twins are SpeechBrain's models: their published count is SpeechBrain's, built from SpeechBrain's
+classes. The summary decoder (Table 1's last row) has no published code: its decoder is counted as ours.
 
 Authors
 -------
@@ -31,6 +33,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 HPARAMS = os.path.join(REPO, "hparams")
 
 PAPER_YAMLS = {
+    "asr": [
+        ("librispeech_conformer_summarymixing.yaml", None),
+        ("librispeech_conformer_mhsa.yaml", None),
+        ("librispeech_branchformer_summarymixing.yaml", None),
+        ("librispeech_branchformer_summarymixing_lite.yaml", None),
+        ("librispeech_branchformer_summary_decoder.yaml", None),
+        ("librispeech_branchformer_mhsa.yaml", None),
+    ],
     "transducer": [
         ("librispeech_summarymixing.yaml", None),
         ("librispeech_mhsa.yaml", None),
@@ -44,12 +54,19 @@ PAPER_YAMLS = {
 }
 """Per recipe: (YAML, the size the paper states or None)."""
 
-PLACEHOLDERS = {"transducer": ["data_folder"], "wav2vec2": ["data_folder", "librispeech_folder"]}
+PLACEHOLDERS = {
+    "asr": ["data_folder"],
+    "transducer": ["data_folder"],
+    "wav2vec2": ["data_folder", "librispeech_folder"],
+}
 """Per recipe: the paper YAMLs' data keys without a default (given a path that is never read)."""
 
 
-def published_cell_parameters(d_model, nhead, mode, local_hid, local_out, summary_hid, summary_out, use_layernorm):
-    """Parameters of the published cell, from its structure.
+def published_cell_parameters(
+    d_model, nhead, mode, local_hid, local_out, summary_hid, summary_out, use_layernorm, registered=False
+):
+    """Parameters of the published cell, from its structure: those it uses, or with ``registered`` all it
+    registers (the unused LayerNorms of ``-fast`` and ``-lite`` too).
 
     Example
     -------
@@ -58,13 +75,16 @@ def published_cell_parameters(d_model, nhead, mode, local_hid, local_out, summar
     >>> published_cell_parameters(512, 4, "SummaryMixing-fast", [512], 512, [512], 512, False)
     1050112
     >>> published_cell_parameters(512, 4, "SummaryMixing-lite", [512], 512, [512], 512, True)
+    132096
+    >>> published_cell_parameters(512, 4, "SummaryMixing-lite", [512], 512, [512], 512, True, registered=True)
     134144
     """
 
     def block_diagonal(sizes):
         return sum(a * b // nhead + b for a, b in zip(sizes[:-1], sizes[1:]))
 
-    norms = 2 * (local_out + summary_out) if use_layernorm else 0
+    used = mode in ("SummaryMixing", "SummaryMixing-expdecay")
+    norms = 2 * (local_out + summary_out) if use_layernorm and (used or registered) else 0
     if mode == "SummaryMixing-fast":
         return d_model * 2 * local_out + 2 * local_out + 2 * local_out * d_model + d_model + norms
     summary = block_diagonal([d_model, *summary_hid, summary_out])
@@ -135,8 +155,8 @@ def paper_models(recipe, name):
     """The loaded hyperparameters of one paper YAML and the parts whose parameters the table counts."""
     overrides = {key: "/nonexistent" for key in [*PLACEHOLDERS[recipe], "output_folder"]}
     hparams = experiment.load(os.path.join(HPARAMS, recipe, name), overrides)
-    if recipe == "transducer":
-        model = hparams["transducer"]
+    if recipe in ("asr", "transducer"):
+        model = hparams[recipe]
         return model["model"], model["Transformer"].encoder
     pretrainer = hparams["wav2vec2"]
     return pretrainer, pretrainer.context_encoder.latent_encoder

@@ -50,12 +50,9 @@ import os
 import tempfile
 
 import torch
-from speechbrain import Stage
-from speechbrain.dataio.batch import PaddedBatch
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import flop_registry
 
 from summarymixing import experiment
+from summarymixing.benchmarks.steps import change, ready_brain, speech_batch, step_matmul_flops
 from summarymixing.benchmarks.timing import NoMixer, Target, add_target_arguments, best_times
 from summarymixing.transducer.brain import TransducerBrain
 
@@ -66,8 +63,6 @@ MODELS = {
     "RelPosMHAXL": "librispeech_mhsa.yaml",
     NO_MIXER: "librispeech_summarymixing.yaml",
 }
-TOKENS_PER_SECOND = 4
-SAMPLE_RATE = 16000
 PAPER = "paper: -15.5% time, -16% peak VRAM"
 
 
@@ -82,33 +77,7 @@ def build(hparams_name, target, output_folder, no_mixer=False):
     if no_mixer:
         for layer in hparams["transducer"]["Transformer"].encoder.layers:
             layer.mha_layer = NoMixer()
-    brain = TransducerBrain(
-        modules=hparams["modules"], opt_class=hparams["opt_class"], hparams=hparams,
-        run_opts=target.run_options(), checkpointer=None,
-    )  # fmt: skip
-    brain.on_fit_start()
-    hparams["epoch_counter"].current = 1
-    brain.on_stage_start(Stage.TRAIN, 1)
-    return brain
-
-
-def make_batch(hparams, batch, seconds):
-    """``batch`` utterances of random audio of ``seconds`` with random targets, as the recipe's data loader
-    gives them."""
-    generator = torch.Generator().manual_seed(0)
-    num_tokens = max(1, int(seconds * TOKENS_PER_SECOND))
-    examples = []
-    for index in range(batch):
-        tokens = torch.randint(1, hparams["transducer"]["output_neurons"], (num_tokens,), generator=generator)
-        examples.append(
-            {
-                "id": str(index),
-                "sig": 0.1 * torch.randn(int(seconds * SAMPLE_RATE), generator=generator),
-                "tokens_bos": torch.nn.functional.pad(tokens, (1, 0), value=hparams["bos_index"]),
-                "tokens": tokens,
-            }
-        )
-    return PaddedBatch(examples)
+    return ready_brain(TransducerBrain, hparams, target)
 
 
 def make_training_step(brain, batch, joint):
@@ -125,39 +94,6 @@ def make_training_step(brain, batch, joint):
     return step
 
 
-class MatmulFlopCounter(TorchDispatchMode):
-    """Counts the FLOPs of the matmuls, convolutions and attention kernels run while it is active, with the
-    formulas of ``torch.utils.flop_counter`` (other operations count zero). Unlike ``FlopCounterMode``, it tracks
-    no modules, so it also counts inside custom autograd functions that recompute in their backward pass.
-
-    Example
-    -------
-    >>> with MatmulFlopCounter() as counter:
-    ...     _ = torch.ones(3, 4) @ torch.ones(4, 5)
-    >>> counter.flops
-    120
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.flops = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        formula = flop_registry.get(func._overloadpacket)
-        if formula is not None:
-            self.flops += formula(*args, **kwargs, out_val=out)
-        return out
-
-
-def step_matmul_flops(step):
-    """Matmul, convolution and attention FLOPs of one run of ``step``."""
-    with MatmulFlopCounter() as counter:
-        step()
-    return counter.flops
-
-
 def measure(points, rounds, target):
     """``{model: {(batch, seconds, joint): (step seconds, peak bytes)}}`` for the three models and both joints,
     and ``{model: {(batch, seconds): FLOPs}}`` of their steps with the chunked joint (eager steps only: the
@@ -169,7 +105,8 @@ def measure(points, rounds, target):
             brain = build(hparams_name, target, output_folder, no_mixer=name == NO_MIXER)
             results[name], flops[name] = {}, {}
             for batch, seconds in points:
-                data = make_batch(vars(brain.hparams), batch, seconds)
+                model = brain.hparams.transducer
+                data = speech_batch(batch, seconds, model["output_neurons"], brain.hparams.bos_index)
                 steps = {joint: make_training_step(brain, data, joint) for joint in ("plain", "chunked")}
                 best = best_times(steps, target.clock(), rounds, budget_s=0.0)
                 for joint, step in steps.items():
@@ -184,17 +121,6 @@ def measure(points, rounds, target):
                     flops[name][batch, seconds] = step_matmul_flops(steps["chunked"])
             del brain
     return results, flops
-
-
-def change(new, old):
-    """Relative change of ``new`` against ``old`` in percent.
-
-    Example
-    -------
-    >>> change(75.0, 100.0)
-    -25.0
-    """
-    return 100 * (new / old - 1)
 
 
 def print_table(results, points, target, load_before):

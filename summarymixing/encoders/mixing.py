@@ -90,7 +90,7 @@ def check_mixer(attention_type, speechbrain_types, owner, summary_mixing_options
         )
 
 
-def build_summary_mixing(d_model, nhead, dropout, activation, summary_mixing_options):
+def build_summary_mixing(d_model, nhead, dropout, activation, summary_mixing_options, cell_class=SummaryMixing):
     """Builds the cell of an encoder layer as the published encoders do: the layer's sizes, dropout and
     activation, and the user's SummaryMixing options.
 
@@ -106,6 +106,8 @@ def build_summary_mixing(d_model, nhead, dropout, activation, summary_mixing_opt
         The layer's activation: the cell's unless ``mixing_activation`` is given.
     summary_mixing_options : dict
         Keys from ``SUMMARY_MIXING_OPTIONS`` (checked by ``check_mixer``); a None value counts as not given.
+    cell_class : type
+        The cell's class (``SummaryMixing``, or a subclass such as :class:`CausalSummaryMixing`).
 
     Returns
     -------
@@ -128,7 +130,7 @@ def build_summary_mixing(d_model, nhead, dropout, activation, summary_mixing_opt
         activation=given.pop("mixing_activation", activation),
     )
     options.update(given)
-    return SummaryMixing(enc_dim=d_model, nhead=nhead, dropout=dropout, **options)
+    return cell_class(enc_dim=d_model, nhead=nhead, dropout=dropout, **options)
 
 
 def mixer_chunk_config(causal, dynchunktrain_config):
@@ -191,3 +193,32 @@ def summary_mixing_merge(d_model, summary_hid_dim, activation):
     for size_in, size_out in zip(sizes[:-1], sizes[1:]):
         layers += [torch.nn.Linear(size_in, size_out), activation()]
     return torch.nn.Sequential(*layers)
+
+
+class CausalSummaryMixing(SummaryMixing):
+    """SummaryMixing in place of a Transformer decoder's self-attention (the "summary decoder" of arXiv
+    2307.07421, Table 1): token t mixes with the summary of tokens 0..t, in linear time and exact under padding.
+
+    It has the attention interface SpeechBrain's decoder layers call; the look-ahead mask they pass is not needed
+    (causality is the chunked summary with one-token chunks, :data:`CAUSAL_MIXING`) and is only checked to be one.
+    Arguments are :class:`~summarymixing.cell.SummaryMixing`'s.
+
+    Example
+    -------
+    >>> from speechbrain.lobes.models.transformer.Transformer import get_lookahead_mask
+    >>> mixer = CausalSummaryMixing(8, 2, [8], 8, [8], 8).eval()
+    >>> tokens = torch.randn(1, 5, 8)
+    >>> out = mixer(tokens, tokens, tokens, attn_mask=get_lookahead_mask(tokens))[0]
+    >>> torch.allclose(out[:, :3], mixer(tokens[:, :3])[0], atol=1e-6)  # the future never changes the past
+    True
+    """
+
+    def forward(self, query, key=None, value=None, attn_mask=None, key_padding_mask=None, **kwargs):
+        """Mixes ``query`` [B, T, d] causally; ``attn_mask``, if given, must be the [T, T] look-ahead mask."""
+        if attn_mask is not None:
+            time = query.shape[1]
+            blocked = attn_mask if attn_mask.dtype == torch.bool else attn_mask == float("-inf")
+            future = torch.ones(time, time, dtype=torch.bool, device=blocked.device).triu(1)
+            if blocked.shape != (time, time) or not torch.equal(blocked, future):
+                raise ValueError("CausalSummaryMixing: attn_mask must be the look-ahead mask of its input, or None")
+        return super().forward(query, key_padding_mask=key_padding_mask, dynchunktrain_config=CAUSAL_MIXING)

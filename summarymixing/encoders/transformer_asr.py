@@ -20,7 +20,7 @@ from speechbrain.nnet.activations import Swish
 
 from summarymixing.encoders.branchformer import SPEECHBRAIN_BRANCHFORMER_ATTENTIONS, BranchformerEncoder
 from summarymixing.encoders.conformer import SPEECHBRAIN_CONFORMER_ATTENTIONS, ConformerEncoder
-from summarymixing.encoders.mixing import SUMMARY_MIXING, check_mixer
+from summarymixing.encoders.mixing import SUMMARY_MIXING, CausalSummaryMixing, build_summary_mixing, check_mixer
 from summarymixing.encoders.padding import check_relative_lengths
 from summarymixing.encoders.positional import StreamingPositionalEncoding
 from summarymixing.encoders.transformer import SPEECHBRAIN_TRANSFORMER_ATTENTIONS, TransformerEncoder
@@ -30,6 +30,14 @@ SPEECHBRAIN_ATTENTIONS = {
     "branchformer": SPEECHBRAIN_BRANCHFORMER_ATTENTIONS,
     "transformer": SPEECHBRAIN_TRANSFORMER_ATTENTIONS,
 }
+
+
+def xavier_normal_matrices(module):
+    """SpeechBrain's ``TransformerASR`` initialisation of every matrix, for the parts built here after SpeechBrain
+    initialised its own (the cells' too, as in the published SummaryMixing models)."""
+    for parameter in module.parameters():
+        if parameter.dim() > 1:
+            torch.nn.init.xavier_normal_(parameter)
 
 
 @dataclass
@@ -102,6 +110,10 @@ class TransformerASR(speechbrain_asr.TransformerASR):
         ``encode`` also returns the encoder's hidden states: ``[encoder input] + [each layer's output]``.
     layerdrop_prob : float
         Probability of skipping each encoder layer during training.
+    decoder_attention_type : str
+        ``"regularMHA"`` (SpeechBrain's decoder) or ``"SummaryMixing"``: every decoder layer's self-attention is
+        a :class:`~summarymixing.encoders.mixing.CausalSummaryMixing` built like the encoder's cells (the
+        "summary decoder" of arXiv 2307.07421); the cross-attention stays SpeechBrain's.
     **summary_mixing_options
         The cell's options (see ``summarymixing.encoders.mixing.SUMMARY_MIXING_OPTIONS``); unused by SpeechBrain types.
 
@@ -147,6 +159,7 @@ class TransformerASR(speechbrain_asr.TransformerASR):
         use_linear_after_conv=False,
         output_hidden_states=False,
         layerdrop_prob=0.0,
+        decoder_attention_type="regularMHA",
         **summary_mixing_options,
     ):
         if encoder_module not in SPEECHBRAIN_ATTENTIONS:
@@ -160,6 +173,11 @@ class TransformerASR(speechbrain_asr.TransformerASR):
             raise ValueError(
                 f"TransformerASR: unknown positional_encoding {positional_encoding!r}; "
                 "expected 'fixed_abs_sine' or None"
+            )
+        if decoder_attention_type not in ("regularMHA", SUMMARY_MIXING):
+            raise ValueError(
+                f"TransformerASR: unknown decoder_attention_type {decoder_attention_type!r}; "
+                f"expected 'regularMHA' or {SUMMARY_MIXING!r}"
             )
         if encoder_module == "conformer" and not normalize_before:
             raise ValueError("TransformerASR: normalize_before must be True for the Conformer (as in SpeechBrain)")
@@ -187,11 +205,15 @@ class TransformerASR(speechbrain_asr.TransformerASR):
                 kernel_size, bias, conformer_activation, branchformer_activation, self.causal, csgu_linear_units,
                 gate_activation, use_linear_after_conv, summary_mixing_options,
             )  # fmt: skip
-            # SpeechBrain's initialisation, applied to the encoder built here as SpeechBrain applies it to every
-            # matrix of the model (the cells' too, as in the published SummaryMixing models)
-            for parameter in self.encoder.parameters():
-                if parameter.dim() > 1:
-                    torch.nn.init.xavier_normal_(parameter)
+            xavier_normal_matrices(self.encoder)
+        if decoder_attention_type == SUMMARY_MIXING and num_decoder_layers > 0:
+            for layer in self.decoder.layers:
+                layer.self_attn = build_summary_mixing(
+                    d_model, nhead, dropout, activation, summary_mixing_options, CausalSummaryMixing
+                )
+                xavier_normal_matrices(layer.self_attn)
+        self.decoder_attention_type = decoder_attention_type
+        if num_encoder_layers > 0:
             # SpeechBrain's parameter order (encoder first), so that optimiser checkpoints map across.
             for name in ("decoder", "custom_src_module", "custom_tgt_module"):
                 if name in self._modules:

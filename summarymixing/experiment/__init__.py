@@ -243,7 +243,8 @@ def check_overrides(hparams_file, overrides):
     """Raises :class:`HparamsError` naming the key when an override cannot replace the YAML's value: a word for a
     number or a flag, a fraction for a count, a single value for a list, a key the YAML does not have.
 
-    Tagged values (``!ref``, ``!new:`` ...), ``null`` and strings accept anything, as do keys below them.
+    Tagged values (``!ref``, ``!new:`` ...), ``null`` and strings accept anything, as do keys below them; a tagged
+    override (a ``!ref`` to another key, in an ``!include:``'s arguments) is checked when the YAML loads.
 
     Arguments
     ---------
@@ -287,6 +288,8 @@ def _check(defaults, overrides, prefix, path):
             _check(_load_tree(included), value, f"{name}.", included)
             continue
         if tag or value is None:  # !ref, !new:, ... and null (off) may replace anything
+            continue
+        if getattr(getattr(value, "tag", None), "value", None):  # a !ref or an object: checked when it loads
             continue
         shown = f"{file_name} has {key}: {_show(default)}"
         if isinstance(default, (bool, ScalarBoolean)):

@@ -16,6 +16,7 @@ from speechbrain.utils.logger import get_logger
 from tqdm import tqdm
 
 from summarymixing.run_folder import included_values, write_atomically
+from summarymixing.training_cost import CostLoggingBrain
 from summarymixing.transducer.decoding import decode_masked, greedy_decode
 from summarymixing.transducer.loss import relative_to_absolute_lengths
 from summarymixing.transducer.wer_table import FULL_CONTEXT, MODES, streaming_settings
@@ -23,7 +24,7 @@ from summarymixing.transducer.wer_table import FULL_CONTEXT, MODES, streaming_se
 logger = get_logger(__name__)
 
 
-class TransducerBrain(sb.Brain):
+class TransducerBrain(CostLoggingBrain):
     """Trains the Conformer transducer of ``hparams/transducer/model.yaml`` (arXiv 2409.07165): transducer loss
     with the CTC auxiliary loss in the first epochs, Dynamic Chunk Training, checkpoint averaging, export of a
     :class:`~summarymixing.transducer.inference.StreamingTransducerASR` folder, and the streaming WER table.

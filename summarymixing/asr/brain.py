@@ -1,0 +1,205 @@
+"""The CTC + attention ASR recipe's ``Brain`` (arXiv 2307.07421, Table 1): joint CTC and attention training of a
+``TransformerASR`` (SummaryMixing or MHSA encoder, attention decoder), joint CTC/attention beam search with optional
+Transformer LM shallow fusion (SpeechBrain's ``S2STransformerBeamSearcher`` and scorers), checkpoint averaging,
+WER, and the export of a folder that SpeechBrain's ``EncoderDecoderASR`` loads.
+
+It follows SpeechBrain's LibriSpeech Transformer recipe, which the published SummaryMixing recipes also follow.
+
+Authors
+-------
+* The summarymixing contributors (2026)
+"""
+
+import json
+import os
+import shutil
+
+import speechbrain as sb
+import torch
+from hyperpyyaml import resolve_references
+from ruamel.yaml.comments import TaggedScalar
+from speechbrain.utils.logger import get_logger
+
+from summarymixing.run_folder import included_values, write_atomically
+from summarymixing.training_cost import CostLoggingBrain
+
+logger = get_logger(__name__)
+
+
+class CTCAttentionBrain(CostLoggingBrain):
+    """Trains and evaluates the model of ``hparams/asr/model.yaml`` (the YAML key ``asr``).
+
+    Hyperparameters it reads besides the model (whose searchers and LM it uses): ``ctc_weight``, ``seq_cost``,
+    ``ctc_cost``, ``lm_folder`` (a language model run folder, or null: no LM fusion), ``valid_search_interval``,
+    ``avg_checkpoints``, ``lr_annealing``, ``fea_augment`` and ``wav_augment`` (or null), ``epoch_counter``,
+    ``train_logger``, ``error_rate_computer``, ``acc_computer``, ``output_folder``.
+    """
+
+    def compute_forward(self, batch, stage):
+        """CTC and decoder log-probabilities, and beam-search hypotheses when this stage searches."""
+        batch = batch.to(self.device)
+        wavs, wav_lens = batch.sig
+        tokens_bos, _ = batch.tokens_bos
+        if stage == sb.Stage.TRAIN and self.hparams.wav_augment is not None:
+            wavs, wav_lens = self.hparams.wav_augment(wavs, wav_lens)
+            tokens_bos = self.hparams.wav_augment.replicate_labels(tokens_bos)
+        model = self.hparams.asr
+        features = model["compute_features"](wavs)
+        features = self.modules.normalize(features, wav_lens, epoch=self.hparams.epoch_counter.current)
+        if stage == sb.Stage.TRAIN and self.hparams.fea_augment is not None:
+            features, wav_lens = self.hparams.fea_augment(features, wav_lens)
+            tokens_bos = self.hparams.fea_augment.replicate_labels(tokens_bos)
+        encoded, decoded = self.modules.Transformer(
+            self.modules.CNN(features), tokens_bos, wav_lens, pad_idx=model["pad_index"]
+        )
+        p_ctc = self.hparams.log_softmax(self.modules.ctc_lin(encoded))
+        p_seq = self.hparams.log_softmax(self.modules.seq_lin(decoded))
+        hypotheses = None
+        if stage == sb.Stage.VALID and self.is_search_epoch():
+            hypotheses, _, _, _ = model["valid_search"](encoded.detach(), wav_lens)
+        elif stage == sb.Stage.TEST:
+            hypotheses, _, _, _ = self.test_searcher()(encoded.detach(), wav_lens)
+        return p_ctc, p_seq, wav_lens, hypotheses
+
+    def test_searcher(self):
+        """The test beam search: with the Transformer LM when ``lm_folder`` is set."""
+        return self.hparams.asr["test_search_lm" if self.hparams.lm_folder else "test_search"]
+
+    def is_search_epoch(self):
+        """Whether this validation runs the beam search (every ``valid_search_interval`` epochs and the last)."""
+        epoch = self.hparams.epoch_counter.current
+        return epoch % self.hparams.valid_search_interval == 0 or epoch >= self.hparams.number_of_epochs
+
+    def compute_objectives(self, predictions, batch, stage):
+        """``ctc_weight`` x CTC + (1 - ``ctc_weight``) x the decoder's label-smoothed KL loss; metrics."""
+        p_ctc, p_seq, wav_lens, hypotheses = predictions
+        tokens_eos, tokens_eos_lens = batch.tokens_eos
+        tokens, tokens_lens = batch.tokens
+        if stage == sb.Stage.TRAIN:
+            for augment in (self.hparams.wav_augment, self.hparams.fea_augment):
+                if augment is not None:
+                    tokens_eos, tokens_eos_lens, tokens, tokens_lens = (
+                        augment.replicate_labels(value) for value in (tokens_eos, tokens_eos_lens, tokens, tokens_lens)
+                    )
+        loss_seq = self.hparams.seq_cost(p_seq, tokens_eos, length=tokens_eos_lens).sum()
+        loss_ctc = self.hparams.ctc_cost(p_ctc, tokens, wav_lens, tokens_lens).sum()
+        loss = self.hparams.ctc_weight * loss_ctc + (1 - self.hparams.ctc_weight) * loss_seq
+        if stage != sb.Stage.TRAIN:
+            if hypotheses is not None:
+                words = [self.tokenizer.decode_ids(hypothesis).split() for hypothesis in hypotheses]
+                self.wer_metric.append(batch.id, words, batch.wrd_words)
+                if stage == sb.Stage.TEST:
+                    self.test_hypotheses.update({key: " ".join(text) for key, text in zip(batch.id, words)})
+            self.acc_metric.append(p_seq, tokens_eos, tokens_eos_lens)
+        return loss
+
+    @property
+    def tokenizer(self):
+        """The SentencePiece processor."""
+        return self.hparams.tokenizer.sp
+
+    def on_fit_batch_end(self, batch, outputs, loss, should_step):
+        """Steps the learning-rate schedule after each optimiser update."""
+        if should_step:
+            self.hparams.lr_annealing(self.optimizer)
+
+    def on_stage_start(self, stage, epoch):
+        """Fresh metrics for validation and test."""
+        if stage != sb.Stage.TRAIN:
+            self.acc_metric = self.hparams.acc_computer()
+            self.wer_metric = self.hparams.error_rate_computer()
+            self.test_hypotheses = {}
+
+    def on_stage_end(self, stage, stage_loss, epoch):
+        """Logs; keeps the ``avg_checkpoints`` best checkpoints by validation accuracy (as SpeechBrain's recipe);
+        writes the test set's ``wer_<test>.txt`` (alignments) and ``hypotheses_<test>.json``."""
+        if stage == sb.Stage.TRAIN:
+            self.train_stats = {"loss": stage_loss}
+            return
+        stats = {"loss": stage_loss, "ACC": self.acc_metric.summarize()}
+        if self.wer_metric.scores:
+            stats["WER"] = self.wer_metric.summarize("error_rate")
+        if stage == sb.Stage.VALID:
+            self.hparams.train_logger.log_stats(
+                stats_meta={"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"], "steps": self.optimizer_step},
+                train_stats=self.train_stats,
+                valid_stats=stats,
+            )
+            self.checkpointer.save_and_keep_only(
+                meta={"ACC": stats["ACC"], "epoch": epoch}, max_keys=["ACC"], num_to_keep=self.hparams.avg_checkpoints
+            )
+            return
+        # evaluation runs on the main process alone: SpeechBrain's train logger would wait for the others
+        logger.info(f"{self.test_name}: " + ", ".join(f"{key} {value:.4g}" for key, value in stats.items()))
+        self.test_results[self.test_name] = stats["WER"]
+        folder = self.hparams.output_folder
+        with open(os.path.join(folder, f"wer_{self.test_name}.txt"), "w") as details:
+            self.wer_metric.write_stats(details)
+        hypotheses = json.dumps(self.test_hypotheses, indent=1, ensure_ascii=False)
+        write_atomically(os.path.join(folder, f"hypotheses_{self.test_name}.json"), hypotheses)
+
+    def on_evaluate_start(self, max_key=None, min_key=None):
+        """Loads the average of the ``avg_checkpoints`` best checkpoints (by validation accuracy) into the model."""
+        checkpoints = self.checkpointer.find_checkpoints(
+            max_key=max_key, min_key=min_key, max_num_checkpoints=self.hparams.avg_checkpoints
+        )
+        if not checkpoints:
+            raise RuntimeError(f"No checkpoint with {max_key or min_key} in {self.checkpointer.checkpoints_dir}")
+        averaged = sb.utils.checkpoints.average_checkpoints(checkpoints, recoverable_name="model")
+        self.hparams.asr["model"].load_state_dict(averaged, strict=True)
+        self.hparams.asr["model"].eval()
+        logger.info(f"Averaged {len(checkpoints)} checkpoint(s): {[c.path.name for c in checkpoints]}")
+        if self.hparams.lm_folder:
+            load_language_model(self.hparams.asr["lm"]["model"], self.hparams.lm_folder, self.device)
+
+    def evaluate_test_sets(self, test_sets, loader_options):
+        """Decodes every test set with the averaged model; writes ``wer.json`` (``{test set: WER}``).
+
+        Arguments
+        ---------
+        test_sets : dict
+            ``{name: DynamicItemDataset}``.
+        loader_options : dict
+            The test data loader's options.
+
+        Returns
+        -------
+        dict
+            ``{test set: WER in percent}``.
+        """
+        self.test_results = {}
+        for name, dataset in test_sets.items():
+            self.test_name = name
+            self.evaluate(dataset, max_key="ACC", test_loader_kwargs=loader_options)
+        write_atomically(os.path.join(self.hparams.output_folder, "wer.json"), json.dumps(self.test_results, indent=1))
+        return self.test_results
+
+    def export_for_inference(self, hparams_folder):
+        """Writes what ``speechbrain.inference.ASR.EncoderDecoderASR`` loads from the run folder:
+        ``inference.yaml`` (``hparams_folder``'s template with this run's model values), ``asr.ckpt`` (the
+        averaged model), ``normalizer.ckpt``, ``tokenizer.ckpt`` and, with an LM, ``lm.ckpt``."""
+        folder, model = self.hparams.output_folder, self.hparams.asr
+        torch.save(model["model"].state_dict(), os.path.join(folder, "asr.ckpt"))
+        model["normalize"]._save(os.path.join(folder, "normalizer.ckpt"))
+        shutil.copyfile(self.hparams.tokenizer.prefix_model_file + ".model", os.path.join(folder, "tokenizer.ckpt"))
+        overrides = {"asr": included_values(os.path.join(hparams_folder, "model.yaml"), model)}
+        if self.hparams.lm_folder:
+            shutil.copyfile(os.path.join(self.hparams.lm_folder, "lm.ckpt"), os.path.join(folder, "lm.ckpt"))
+            overrides["decoder"] = TaggedScalar("<asr[test_search_lm]>", tag="!ref")
+            overrides["pretrainer"] = {"loadables": {"lm": TaggedScalar("<asr[lm][model]>", tag="!ref")}}
+        with open(os.path.join(hparams_folder, "inference.yaml"), encoding="utf-8") as stream:
+            resolved = resolve_references(stream, overrides=overrides)
+        write_atomically(os.path.join(folder, "inference.yaml"), resolved.getvalue())
+
+
+def load_language_model(lm, lm_folder, device):
+    """Loads ``<lm_folder>/lm.ckpt`` (what ``recipes/lm/train.py`` exports) into ``lm``, with a clear error when
+    the file is missing or holds another architecture."""
+    path = os.path.join(lm_folder, "lm.ckpt")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: lm_folder must be a language model run folder (recipes/lm)")
+    try:
+        lm.load_state_dict(torch.load(path, map_location="cpu"), strict=True)
+    except RuntimeError as error:
+        raise ValueError(f"{path} holds another LM architecture than this recipe's lm_* settings: {error}") from None
+    lm.to(device).eval()
