@@ -53,6 +53,10 @@ class CostLoggingBrain(sb.Brain):
     6
     """
 
+    _audio_seconds = 0.0
+    """Seconds of audio in the training batches of the current epoch (also counted outside ``fit``, e.g. by the
+    benchmarks' direct ``fit_batch`` calls)."""
+
     def _fit_train(self, train_set, epoch, enable):
         """SpeechBrain's training epoch (``Brain._fit_train`` of the pinned SpeechBrain), timed and logged."""
         if self.device.startswith("cuda"):

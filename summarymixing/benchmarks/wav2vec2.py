@@ -202,6 +202,9 @@ def print_table(results, args):
     """Prints the side-by-side table with the paper's ratios beside."""
     sm, mhsa = "SummaryMixing", "MHSA"
     by_key = {(row["model"], row["seconds"]): row for row in results if row is not None}
+    failed = [name for name in MODELS if not any(model == name for model, _ in by_key)]
+    if failed:
+        raise SystemExit(f"every measurement of {', '.join(failed)} failed (see the messages above)")
     first = {name: next(row for row in results if row is not None and row["model"] == name) for name in MODELS}
     tensors = "peak GB allocated" if args.device.startswith("cuda") else "peak GB tensors"
     print(
