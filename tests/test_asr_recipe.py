@@ -13,7 +13,7 @@ import sys
 import pytest
 import torch
 
-from summarymixing.training_cost import read_training_cost
+from summarymixing.recipe_brain import read_training_cost
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASR = [os.path.join(REPO, "recipes", "asr", "train.py"), os.path.join(REPO, "hparams", "asr", "mini.yaml")]

@@ -15,7 +15,7 @@ import time
 import pytest
 import soundfile
 
-from summarymixing.training_cost import read_training_cost
+from summarymixing.recipe_brain import read_training_cost
 from summarymixing.transducer.wer_table import FULL_CONTEXT
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

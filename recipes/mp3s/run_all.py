@@ -46,7 +46,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PROBES = [
     ("librispeech_asr", "librispeech_asr", ["bilstm", "contextnet"], [], []),
     ("commonvoice_cy", "commonvoice_asr", ["bilstm", "linear"], ["--language=cy"], []),
-    ("commonvoice_eu", "commonvoice_asr", ["bilstm", "linear"], ["--language=eu"], []),
+    ("commonvoice_eu", "commonvoice_asr", ["bilstm_eu", "linear"], ["--language=eu"], []),
     ("voxceleb_verification", "voxceleb_verification", ["xvector", "ecapa"], [], ["--select_n_trials={quick}"]),
     ("iemocap_emotion", "iemocap_emotion", ["linear", "ecapa"], [], ["--test_speakers=[1]"]),
     ("slurp_intent", "slurp_intent", ["linear", "bilstm"], [], []),

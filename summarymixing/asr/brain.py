@@ -20,13 +20,13 @@ from hyperpyyaml import resolve_references
 from ruamel.yaml.comments import TaggedScalar
 from speechbrain.utils.logger import get_logger
 
+from summarymixing.recipe_brain import RecipeBrain
 from summarymixing.run_folder import included_values, write_atomically
-from summarymixing.training_cost import CostLoggingBrain
 
 logger = get_logger(__name__)
 
 
-class CTCAttentionBrain(CostLoggingBrain):
+class CTCAttentionBrain(RecipeBrain):
     """Trains and evaluates the model of ``hparams/asr/model.yaml`` (the YAML key ``asr``).
 
     Hyperparameters it reads besides the model (whose searchers and LM it uses): ``ctc_weight``, ``seq_cost``,
@@ -140,15 +140,7 @@ class CTCAttentionBrain(CostLoggingBrain):
 
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Loads the average of the ``avg_checkpoints`` best checkpoints (by validation accuracy) into the model."""
-        checkpoints = self.checkpointer.find_checkpoints(
-            max_key=max_key, min_key=min_key, max_num_checkpoints=self.hparams.avg_checkpoints
-        )
-        if not checkpoints:
-            raise RuntimeError(f"No checkpoint with {max_key or min_key} in {self.checkpointer.checkpoints_dir}")
-        averaged = sb.utils.checkpoints.average_checkpoints(checkpoints, recoverable_name="model")
-        self.hparams.asr["model"].load_state_dict(averaged, strict=True)
-        self.hparams.asr["model"].eval()
-        logger.info(f"Averaged {len(checkpoints)} checkpoint(s): {[c.path.name for c in checkpoints]}")
+        self.load_best_average(self.hparams.asr["model"], self.hparams.avg_checkpoints, max_key, min_key)
         if self.hparams.lm_folder:
             load_language_model(self.hparams.asr["lm"]["model"], self.hparams.lm_folder, self.device)
 

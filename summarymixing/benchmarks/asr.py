@@ -30,10 +30,9 @@ import tempfile
 
 import torch
 
-from summarymixing import experiment
 from summarymixing.asr.brain import CTCAttentionBrain
-from summarymixing.benchmarks.steps import change, ready_brain, speech_batch
-from summarymixing.benchmarks.timing import NoMixer, Target, add_target_arguments, best_times
+from summarymixing.benchmarks.steps import change, paper_brain, speech_batch
+from summarymixing.benchmarks.timing import Target, add_target_arguments, best_times
 
 HPARAMS_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "hparams", "asr")
 NO_MIXER = "no mixer"
@@ -56,13 +55,7 @@ PAPER = {"conformer": (-28.5, -54.0), "branchformer": (-20.5, -42.0)}
 def build(hparams_name, target, output_folder, no_mixer=False):
     """The recipe's ``CTCAttentionBrain`` of a paper YAML on ``target``, ready to fit batches."""
     path = os.path.join(HPARAMS_FOLDER, hparams_name)
-    if not os.path.isfile(path):
-        raise SystemExit(f"{path} not found: the benchmark reads the paper YAMLs of a source checkout")
-    hparams = experiment.load(path, {"data_folder": "/nonexistent", "output_folder": output_folder})
-    if no_mixer:
-        for layer in hparams["asr"]["Transformer"].encoder.layers:
-            layer.mha_layer = NoMixer()
-    return ready_brain(CTCAttentionBrain, hparams, target)
+    return paper_brain(CTCAttentionBrain, path, "asr", target, output_folder, no_mixer)
 
 
 def measure(encoder, lengths, batch, rounds, target):

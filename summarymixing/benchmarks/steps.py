@@ -6,15 +6,33 @@ Authors
 * The summarymixing contributors (2026)
 """
 
+import os
+
 import torch
 from speechbrain import Stage
 from speechbrain.dataio.batch import PaddedBatch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from summarymixing import experiment
+from summarymixing.benchmarks.timing import NoMixer
+
 SAMPLE_RATE = 16000
 TOKENS_PER_SECOND = 4
 """About LibriSpeech's rate of unigram tokens for vocabularies of 1000 to 5000 pieces."""
+
+
+def paper_brain(brain_class, hparams_file, model_key, target, output_folder, no_mixer=False):
+    """The recipe ``Brain`` of a paper YAML (``hparams_file``, its model under ``model_key``) on ``target``, ready
+    to fit batches (:func:`ready_brain`); with ``no_mixer``, every encoder layer's mixer is a
+    :class:`~summarymixing.benchmarks.timing.NoMixer`."""
+    if not os.path.isfile(hparams_file):
+        raise SystemExit(f"{hparams_file} not found: the benchmark reads the paper YAMLs of a source checkout")
+    hparams = experiment.load(hparams_file, {"data_folder": "/nonexistent", "output_folder": output_folder})
+    if no_mixer:
+        for layer in hparams[model_key]["Transformer"].encoder.layers:
+            layer.mha_layer = NoMixer()
+    return ready_brain(brain_class, hparams, target)
 
 
 def ready_brain(brain_class, hparams, target, opt_key="opt_class", **run_options):

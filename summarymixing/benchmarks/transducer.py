@@ -51,9 +51,8 @@ import tempfile
 
 import torch
 
-from summarymixing import experiment
-from summarymixing.benchmarks.steps import change, ready_brain, speech_batch, step_matmul_flops
-from summarymixing.benchmarks.timing import NoMixer, Target, add_target_arguments, best_times
+from summarymixing.benchmarks.steps import change, paper_brain, speech_batch, step_matmul_flops
+from summarymixing.benchmarks.timing import Target, add_target_arguments, best_times
 from summarymixing.transducer.brain import TransducerBrain
 
 HPARAMS_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "hparams", "transducer")
@@ -67,17 +66,9 @@ PAPER = "paper: -15.5% time, -16% peak VRAM"
 
 
 def build(hparams_name, target, output_folder, no_mixer=False):
-    """The recipe's ``TransducerBrain`` of a paper YAML on ``target``, ready to fit batches (optimiser created,
-    modules compiled if asked, first epoch); with ``no_mixer``, every encoder layer's mixer is a
-    :class:`NoMixer`."""
+    """The recipe's ``TransducerBrain`` of a paper YAML on ``target``, ready to fit batches."""
     path = os.path.join(HPARAMS_FOLDER, hparams_name)
-    if not os.path.isfile(path):
-        raise SystemExit(f"{path} not found: the benchmark reads the paper YAMLs of a source checkout")
-    hparams = experiment.load(path, {"data_folder": "/nonexistent", "output_folder": output_folder})
-    if no_mixer:
-        for layer in hparams["transducer"]["Transformer"].encoder.layers:
-            layer.mha_layer = NoMixer()
-    return ready_brain(TransducerBrain, hparams, target)
+    return paper_brain(TransducerBrain, path, "transducer", target, output_folder, no_mixer)
 
 
 def make_training_step(brain, batch, joint):

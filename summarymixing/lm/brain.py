@@ -13,10 +13,10 @@ import shutil
 import speechbrain as sb
 import torch
 
-from summarymixing.training_cost import CostLoggingBrain
+from summarymixing.recipe_brain import RecipeBrain
 
 
-class LanguageModelBrain(CostLoggingBrain):
+class LanguageModelBrain(RecipeBrain):
     """Trains ``hparams.lm["model"]`` on batches of ``tokens_bos`` / ``tokens_eos`` with SpeechBrain's NLL loss;
     keeps the best checkpoints by validation loss and logs perplexities."""
 

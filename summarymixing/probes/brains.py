@@ -26,10 +26,10 @@ from speechbrain.nnet.schedulers import LinearScheduler, update_learning_rate
 from speechbrain.utils.metric_stats import ErrorRateStats, MetricStats
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from summarymixing.training_cost import CostLoggingBrain
+from summarymixing.recipe_brain import RecipeBrain
 
 
-class ProbeBrain(CostLoggingBrain):
+class ProbeBrain(RecipeBrain):
     """Base class of the probes: frozen-encoder features, two optimisers, annealing, logging.
 
     Subclasses implement ``compute_forward``, ``compute_objectives``, ``on_stage_start`` and

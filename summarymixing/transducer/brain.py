@@ -15,8 +15,8 @@ from hyperpyyaml import resolve_references
 from speechbrain.utils.logger import get_logger
 from tqdm import tqdm
 
+from summarymixing.recipe_brain import RecipeBrain
 from summarymixing.run_folder import included_values, write_atomically
-from summarymixing.training_cost import CostLoggingBrain
 from summarymixing.transducer.decoding import decode_masked, greedy_decode
 from summarymixing.transducer.loss import relative_to_absolute_lengths
 from summarymixing.transducer.wer_table import FULL_CONTEXT, MODES, streaming_settings
@@ -24,7 +24,7 @@ from summarymixing.transducer.wer_table import FULL_CONTEXT, MODES, streaming_se
 logger = get_logger(__name__)
 
 
-class TransducerBrain(CostLoggingBrain):
+class TransducerBrain(RecipeBrain):
     """Trains the Conformer transducer of ``hparams/transducer/model.yaml`` (arXiv 2409.07165): transducer loss
     with the CTC auxiliary loss in the first epochs, Dynamic Chunk Training, checkpoint averaging, export of a
     :class:`~summarymixing.transducer.inference.StreamingTransducerASR` folder, and the streaming WER table.
@@ -127,15 +127,7 @@ class TransducerBrain(CostLoggingBrain):
 
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Loads the average of the ``avg_checkpoints`` best checkpoints (by ``min_key``) into the model."""
-        checkpoints = self.checkpointer.find_checkpoints(
-            max_key=max_key, min_key=min_key, max_num_checkpoints=self.hparams.avg_checkpoints
-        )
-        if not checkpoints:
-            raise RuntimeError(f"No checkpoint with {min_key or max_key} in {self.checkpointer.checkpoints_dir}")
-        averaged = sb.utils.checkpoints.average_checkpoints(checkpoints, recoverable_name="model")
-        self.hparams.transducer["model"].load_state_dict(averaged, strict=True)
-        self.hparams.transducer["model"].eval()
-        logger.info(f"Averaged {len(checkpoints)} checkpoint(s): {[c.path.name for c in checkpoints]}")
+        self.load_best_average(self.hparams.transducer["model"], self.hparams.avg_checkpoints, max_key, min_key)
 
     def export_for_inference(self, hparams_folder):
         """Writes the run folder's ``inference.yaml`` (``hparams_folder``'s, with this run's model values), the

@@ -9,12 +9,12 @@ from collections import defaultdict
 
 import speechbrain as sb
 
-from summarymixing.training_cost import CostLoggingBrain
+from summarymixing.recipe_brain import RecipeBrain
 
 LOGGED_STATS = ("loss", "contrastive_loss", "diversity_loss", "accuracy", "code_perplexity", "prob_perplexity")
 
 
-class Wav2Vec2Brain(CostLoggingBrain):
+class Wav2Vec2Brain(RecipeBrain):
     """Masked contrastive pre-training with step-wise logging of the objective and the quantiser.
 
     The recipe ``recipes/wav2vec2/train.py`` runs it; ``summarymixing.benchmarks.wav2vec2`` times its

@@ -27,8 +27,11 @@ import time
 import speechbrain as sb
 import torch
 from speechbrain.utils.distributed import if_main_process
+from speechbrain.utils.logger import get_logger
 
 COST_FILE = "training_cost.jsonl"
+
+logger = get_logger(__name__)
 
 
 class CostLoggingBrain(sb.Brain):
@@ -75,6 +78,24 @@ class CostLoggingBrain(sb.Brain):
             samples = float((signal.lengths * signal.data.shape[1]).sum())
             self._audio_seconds += samples / getattr(self.hparams, "sample_rate", 16000)
         return loss
+
+    def load_best_average(self, model, count, max_key=None, min_key=None):
+        """Loads into ``model`` (the checkpoints' ``model`` recoverable) the average of the ``count`` best
+        checkpoints by ``max_key`` or ``min_key``, and puts it in evaluation mode.
+
+        Returns
+        -------
+        list of speechbrain.utils.checkpoints.Checkpoint
+            The averaged checkpoints.
+        """
+        checkpoints = self.checkpointer.find_checkpoints(max_key=max_key, min_key=min_key, max_num_checkpoints=count)
+        if not checkpoints:
+            raise RuntimeError(f"No checkpoint with {max_key or min_key} in {self.checkpointer.checkpoints_dir}")
+        averaged = sb.utils.checkpoints.average_checkpoints(checkpoints, recoverable_name="model")
+        model.load_state_dict(averaged, strict=True)
+        model.eval()
+        logger.info(f"Averaged {len(checkpoints)} checkpoint(s): {[c.path.name for c in checkpoints]}")
+        return checkpoints
 
     def _log_cost(self, epoch, wall, steps, resumed):
         """Gathers the ranks' numbers and appends the epoch's line on the main process."""
