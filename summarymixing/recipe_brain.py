@@ -1,6 +1,6 @@
 """What a training run cost, logged in its run folder: the efficiency columns the papers report.
 
-Every recipe's ``Brain`` derives from :class:`CostLoggingBrain`, which appends one JSON line per training epoch to
+Every recipe's ``Brain`` derives from :class:`RecipeBrain`, which appends one JSON line per training epoch to
 ``<output_folder>/training_cost.jsonl``:
 
 * ``wall_s``: the epoch's training wall time (this process's part of it when a run resumed mid-epoch);
@@ -34,14 +34,14 @@ COST_FILE = "training_cost.jsonl"
 logger = get_logger(__name__)
 
 
-class CostLoggingBrain(sb.Brain):
+class RecipeBrain(sb.Brain):
     """SpeechBrain's ``Brain`` that logs each training epoch's cost (see the module documentation) to
     ``hparams.output_folder`` (nowhere when the hyperparameters have no ``output_folder``).
 
     Example
     -------
     >>> import json
-    >>> class Regression(CostLoggingBrain):
+    >>> class Regression(RecipeBrain):
     ...     def compute_forward(self, batch, stage):
     ...         return self.modules.layer(batch[0])
     ...     def compute_objectives(self, predictions, batch, stage):
