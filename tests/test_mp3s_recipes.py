@@ -17,6 +17,8 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.checkpoints import Checkpointer
 
+from summarymixing.experiment import compose, load
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNNER = os.path.join(REPO, "recipes", "mp3s", "run_all.py")
 NUM_HIDDEN = 3  # the tiny encoder's input + 2 layers
@@ -166,10 +168,11 @@ HPARAMS_FILES = sorted(
 @pytest.mark.parametrize("hparams_file", HPARAMS_FILES)
 def test_every_hparams_file_builds_its_probe(hparams_file, tiny_ssl_run, tmp_path, one_thread):
     overrides = {"ssl_folder": str(tiny_ssl_run), "output_folder": str(tmp_path)}
-    text = open(os.path.join(REPO, hparams_file), encoding="utf-8").read()
-    if "data_folder: !PLACEHOLDER" in text:
+    path = os.path.join(REPO, hparams_file)
+    base_file, _ = compose(path)
+    if "data_folder: !PLACEHOLDER" in open(base_file, encoding="utf-8").read():
         overrides["data_folder"] = str(tmp_path)
-    hparams = load_hyperpyyaml(text, overrides)
+    hparams = load(path, overrides)
     assert set(hparams["modules"]) == {"ssl_encoder", "weighted_sum", "head", "output_layer"}
     assert hparams["weighted_sum"].num_layers == NUM_HIDDEN
     assert {"weighted_sum", "head", "output_layer", "counter"} <= set(hparams["checkpointer"].recoverables)
