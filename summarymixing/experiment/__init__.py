@@ -13,7 +13,9 @@ does, in order, what each recipe otherwise writes for itself:
    asked on a CPU becomes bf16 (fp16 autocast needs a GPU), with a warning;
 2. starts DDP (``ddp_init_group``) when launched by ``torchrun``;
 3. loads the YAML. A YAML may start with ``extends: other.yaml``: it is then ``other.yaml`` with this file's keys
-   as overrides, so an MHSA twin or a dataset variant states only what differs from the file it extends.
+   as overrides, so an MHSA twin or a dataset variant states only what differs from the file it extends. Its
+   keys must be the base's (a misspelt key fails), except those it lists in ``new_keys: [...]``, which it adds
+   (a dataset's own options, e.g. CommonVoice's ``language``); the command line can then set them too.
    Overrides follow HyperPyYAML's rules: a mapping is merged key by key into the base's (an object keeps the
    base's class; give its arguments), anything else replaces the base's value;
 4. creates the run folder (``output_folder``): the resolved ``hyperparams.yaml``, a copy of the recipe script,
@@ -29,6 +31,7 @@ Authors
 """
 
 import dataclasses
+import io
 import os
 import shutil
 import sys
@@ -42,6 +45,7 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 from speechbrain.utils.distributed import run_on_main
 
 EXTENDS = "extends"
+NEW_KEYS = "new_keys"
 
 
 class HparamsError(ValueError):
@@ -67,6 +71,11 @@ class Experiment:
     overrides: dict
     """The overrides applied to ``base_file`` (the ``extends`` chain's, then the command line's)."""
 
+    def load_with(self, overrides):
+        """The run's hyperparameters loaded again with further top-level ``overrides`` (e.g. one fold of a
+        cross-validation); nothing is prepared."""
+        return load_hyperpyyaml(composed_document(self.base_file, {**self.overrides, **overrides}))
+
 
 def setup(argv):
     """Sets an experiment up from a recipe's command line (see the module documentation).
@@ -87,7 +96,7 @@ def setup(argv):
         raise SystemExit(f"{os.path.basename(sys.argv[0])}: {error}") from None
     run_opts = _usable_run_options(run_opts, base_file, merged_overrides)
     sb.utils.distributed.ddp_init_group(run_opts)
-    hparams = load(base_file, merged_overrides)
+    hparams = load_hyperpyyaml(composed_document(base_file, merged_overrides))
     create_run_folder(hparams["output_folder"], base_file, merged_overrides)
     prepare(hparams)
     return Experiment(
@@ -111,9 +120,7 @@ def load(hparams_file, overrides=None):
     dict
         The loaded hyperparameters.
     """
-    base_file, merged = compose(hparams_file, overrides)
-    with open(base_file, encoding="utf-8") as stream:
-        return load_hyperpyyaml(stream, merged)
+    return load_hyperpyyaml(composed_document(*compose(hparams_file, overrides)))
 
 
 def prepare(hparams):
@@ -196,18 +203,59 @@ def compose(hparams_file, overrides=None):
             raise HparamsError(f"{current}: 'extends: {head[EXTENDS]}' makes a cycle")
         current = base
     _check_include_arguments(current)
-    merged = {}
+    tree, merged = _load_tree(current), {}
     for path in reversed(chain):  # the base's direct child first, the given file last
         keys = _load_tree(path)
         keys.pop(EXTENDS)
-        check_overrides(current, keys)
-        _merge(merged, _plain(keys))
+        for key in keys.pop(NEW_KEYS, None) or []:
+            if key in tree:
+                raise HparamsError(f"{path}: new_keys lists {key!r}, which {os.path.basename(current)} has already")
+            if key not in keys:
+                raise HparamsError(f"{path}: new_keys lists {key!r}, which the file does not set")
+            tree[key] = keys[key]
+        _check(tree, keys, "", current)
+        _merge(merged, keys)
     if isinstance(overrides, str):
         overrides = yaml.load(overrides) or {}
     if overrides:
-        check_overrides(current, overrides)
+        _check(tree, overrides, "", current)
         _merge(merged, overrides)
     return current, merged
+
+
+def composed_document(base_file, overrides):
+    """The YAML text of ``base_file`` with ``overrides`` applied (as :func:`compose` returns them), as a stream
+    that HyperPyYAML reads like the file itself (``!include:`` paths stay relative to it).
+
+    A mapping override is merged key by key into the base's mapping when both are the same kind of object (the
+    same tag, or none), and replaces it otherwise, as does any other override: so a file that extends another
+    can turn ``wav_augment: null`` into an object, or give a preparation step another function.
+
+    Example
+    -------
+    >>> tmp = getfixture("tmp_path")
+    >>> _ = (tmp / "base.yaml").write_text("augment: null\\nopt: !name:torch.optim.SGD\\n    lr: 0.1\\n")
+    >>> _ = (tmp / "twin.yaml").write_text(
+    ...     "extends: base.yaml\\naugment: !new:torch.nn.Dropout\\n    p: 0.5\\nopt:\\n    lr: 0.2\\n")
+    >>> print(composed_document(*compose(str(tmp / "twin.yaml"))).read().strip())
+    augment: !new:torch.nn.Dropout
+      p: 0.5
+    opt: !name:torch.optim.SGD
+      lr: 0.2
+    """
+    yaml = ruamel.yaml.YAML()
+    with open(base_file, encoding="utf-8") as stream:
+        tree = yaml.load(stream) or {}
+    _merge(tree, overrides)
+    text = io.StringIO()
+    yaml.dump(tree, text)
+    document = io.StringIO(text.getvalue())
+    document.name = base_file  # HyperPyYAML resolves !include: relative to the stream's name
+    return document
+
+
+def _tag(node):
+    return getattr(getattr(node, "tag", None), "value", None)
 
 
 def _check_include_arguments(path):
@@ -224,17 +272,12 @@ def _top_level(text):
     return ruamel.yaml.YAML().load(text) or {}
 
 
-def _plain(node):
-    """A ruamel tree as plain dicts and lists (tagged scalars keep their tags: ruamel dumps them back)."""
-    if isinstance(node, dict):
-        return {key: _plain(value) for key, value in node.items()}
-    return node
-
-
 def _merge(target, updates):
+    """Merges ``updates`` into ``target`` (see :func:`composed_document`)."""
     for key, value in updates.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            _merge(target[key], value)
+        current = target.get(key)
+        if isinstance(value, dict) and isinstance(current, dict) and _tag(value) in (None, _tag(current)):
+            _merge(current, value)
         else:
             target[key] = value
 
@@ -336,8 +379,7 @@ def create_run_folder(output_folder, hparams_file, overrides):
     """
     if sb.utils.distributed.if_main_process():
         os.makedirs(output_folder, exist_ok=True)
-        with open(hparams_file, encoding="utf-8") as stream:
-            resolved = resolve_references(stream, overrides).getvalue()
+        resolved = resolve_references(composed_document(hparams_file, overrides)).getvalue()
         path = os.path.join(output_folder, "hyperparams.yaml")
         with open(path + ".tmp", "w", encoding="utf-8") as saved:
             saved.write(f"# Generated {date.today()} from:\n# {os.path.abspath(hparams_file)}\n# yamllint disable\n")

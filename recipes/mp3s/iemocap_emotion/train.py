@@ -66,7 +66,7 @@ def main(argv):
     hparams = run.hparams
     metrics, fold_weights = {}, []
     for speaker in hparams["test_speakers"]:
-        fold_hparams = experiment.load(run.base_file, {**run.overrides, "test_spk_id": speaker})
+        fold_hparams = run.load_with({"test_spk_id": speaker})
         experiment.prepare(fold_hparams)
         stats, weights = run_fold(fold_hparams, run.run_opts)
         metrics[f"accuracy speaker{speaker}"] = stats["accuracy"]
