@@ -158,3 +158,28 @@ def test_ddp_two_processes_train_a_few_steps(tmp_path):
     assert [epoch for epoch, _ in losses(output_folder)] == [1]
     cost = read_training_cost(output_folder)
     assert cost["devices"] == 2 and cost["steps"] == 2  # 32 utterances, batches of 8, two processes
+
+
+def test_two_stage_training_resumes_in_either_stage_and_scores_characters(tmp_path):
+    """SpeechBrain's AISHELL-1 two stages (AdamW, then SGD) on the mini recipe, with the CER metric: a run resumed at
+    the switch starts SGD afresh, one resumed after it continues SGD from its saved state."""
+    twin = tmp_path / "two_stage.yaml"
+    twin.write_text(
+        f"extends: {ASR[1]}\nmetric: CER\nstage_one_epochs: 1\n"
+        "stage_two_optimizer: !name:torch.optim.SGD\n    lr: 0.001\n    momentum: 0.9\n    nesterov: True\n"
+    )
+    output_folder = tmp_path / "run"
+    options = {**TINY_ASR, "select_n_sentences": [32, 8, 8]}
+
+    def latest_optimizer_state():
+        checkpoints = sorted((output_folder / "save").glob("CKPT+*"), key=os.path.getmtime)
+        return torch.load(checkpoints[-1] / "optimizer.ckpt")["state"][0]
+
+    logs = []
+    for epochs in (1, 2, 3):
+        logs.append(run([ASR[0], str(twin)], output_folder, {**options, "number_of_epochs": epochs}))
+        assert ("momentum_buffer" in latest_optimizer_state()) == (epochs > 1), epochs
+    assert "Stage two" not in logs[0] and "Stage two" in logs[1] and "Stage two" in logs[2]
+    results = json.loads((output_folder / "cer.json").read_text())
+    assert list(results) == ["test-clean"] and 0 <= results["test-clean"] <= 200
+    assert not (output_folder / "wer.json").exists() and (output_folder / "cer_test-clean.txt").exists()

@@ -32,8 +32,19 @@ class CTCAttentionBrain(RecipeBrain):
     Hyperparameters it reads besides the model (whose searchers and LM it uses): ``ctc_weight``, ``seq_cost``,
     ``ctc_cost``, ``lm_folder`` (a language model run folder, or null: no LM fusion), ``valid_search_interval``,
     ``avg_checkpoints``, ``lr_annealing``, ``fea_augment`` and ``wav_augment`` (or null), ``epoch_counter``,
-    ``train_logger``, ``error_rate_computer``, ``acc_computer``, ``output_folder``.
+    ``train_logger``, ``error_rate_computer``, ``acc_computer``, ``output_folder``, and optionally:
+
+    * ``metric``: ``WER`` (default) or ``CER``, the character error rate with spaces removed (Mandarin, whose
+      transcripts put spaces between words, as SpeechBrain's AISHELL-1 recipe); the results go to
+      ``wer.json`` or ``cer.json``;
+    * ``stage_two_optimizer`` and ``stage_one_epochs``: SpeechBrain's two-stage training (its AISHELL-1
+      recipe, which the published SummaryMixing AISHELL-1 runs used): after ``stage_one_epochs`` epochs the
+      optimiser is replaced by ``stage_two_optimizer`` (SGD there). As in that recipe, ``lr_annealing`` keeps
+      setting the learning rate after the switch, so the SGD's own learning rate only sets its first step.
     """
+
+    stage_two = False
+    """Whether the optimiser is ``stage_two_optimizer`` (see the class documentation)."""
 
     def compute_forward(self, batch, stage):
         """CTC and decoder log-probabilities, and beam-search hypotheses when this stage searches."""
@@ -87,7 +98,10 @@ class CTCAttentionBrain(RecipeBrain):
         if stage != sb.Stage.TRAIN:
             if hypotheses is not None:
                 words = [self.tokenizer.decode_ids(hypothesis).split() for hypothesis in hypotheses]
-                self.wer_metric.append(batch.id, words, batch.wrd_words)
+                if self.metric == "CER":  # strings: the error rate counts characters
+                    self.wer_metric.append(batch.id, ["".join(w) for w in words], ["".join(w) for w in batch.wrd_words])
+                else:
+                    self.wer_metric.append(batch.id, words, batch.wrd_words)
                 if stage == sb.Stage.TEST:
                     self.test_hypotheses.update({key: " ".join(text) for key, text in zip(batch.id, words)})
             self.acc_metric.append(p_seq, tokens_eos, tokens_eos_lens)
@@ -97,6 +111,54 @@ class CTCAttentionBrain(RecipeBrain):
     def tokenizer(self):
         """The SentencePiece processor."""
         return self.hparams.tokenizer.sp
+
+    @property
+    def metric(self):
+        """``WER`` or ``CER`` (the ``metric`` hyperparameter)."""
+        metric = getattr(self.hparams, "metric", "WER")
+        if metric not in ("WER", "CER"):
+            raise ValueError(f"metric must be WER or CER, got {metric!r}")
+        return metric
+
+    def init_optimizers(self):
+        """SpeechBrain's optimiser, or the stage-two optimiser when the checkpoint about to be recovered was
+        saved in stage two (so that its state loads into the right class)."""
+        super().init_optimizers()
+        if self._stage_one_epochs() is None or self.checkpointer is None:
+            return
+        checkpoint = self.checkpointer.find_checkpoint()
+        saved = checkpoint and checkpoint.paramfiles.get("optimizer")
+        if saved:
+            saved_options = set(torch.load(saved, map_location="cpu")["param_groups"][0])
+            stage_two = self.hparams.stage_two_optimizer(self.modules.parameters())
+            if saved_options == set(stage_two.param_groups[0]):
+                self._switch_optimizer(stage_two)
+
+    def on_fit_batch_start(self, batch, should_step):
+        """Switches to the stage-two optimiser at the first batch after ``stage_one_epochs`` epochs."""
+        stage_one_epochs = self._stage_one_epochs()
+        if (
+            not self.stage_two
+            and stage_one_epochs is not None
+            and self.hparams.epoch_counter.current > stage_one_epochs
+        ):
+            self._switch_optimizer(self.hparams.stage_two_optimizer(self.modules.parameters()))
+
+    def _stage_one_epochs(self):
+        """``stage_one_epochs`` when there is a ``stage_two_optimizer``, else None."""
+        if getattr(self.hparams, "stage_two_optimizer", None) is None:
+            return None
+        if not isinstance(getattr(self.hparams, "stage_one_epochs", None), int):
+            raise ValueError("stage_two_optimizer needs stage_one_epochs: the epochs before the switch")
+        return self.hparams.stage_one_epochs
+
+    def _switch_optimizer(self, optimizer):
+        self.optimizer = optimizer
+        self.optimizers_dict = {"opt_class": self.optimizer}
+        if self.checkpointer is not None:
+            self.checkpointer.recoverables["optimizer"] = self.optimizer
+        self.stage_two = True
+        logger.info(f"Stage two: training continues with {type(self.optimizer).__name__}")
 
     def on_fit_batch_end(self, batch, outputs, loss, should_step):
         """Steps the learning-rate schedule after each optimiser update."""
@@ -118,7 +180,7 @@ class CTCAttentionBrain(RecipeBrain):
             return
         stats = {"loss": stage_loss, "ACC": self.acc_metric.summarize()}
         if self.wer_metric.scores:
-            stats["WER"] = self.wer_metric.summarize("error_rate")
+            stats[self.metric] = self.wer_metric.summarize("error_rate")
         if stage == sb.Stage.VALID:
             self.hparams.train_logger.log_stats(
                 stats_meta={"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"], "steps": self.optimizer_step},
@@ -131,9 +193,9 @@ class CTCAttentionBrain(RecipeBrain):
             return
         # evaluation runs on the main process alone: SpeechBrain's train logger would wait for the others
         logger.info(f"{self.test_name}: " + ", ".join(f"{key} {value:.4g}" for key, value in stats.items()))
-        self.test_results[self.test_name] = stats["WER"]
+        self.test_results[self.test_name] = stats[self.metric]
         folder = self.hparams.output_folder
-        with open(os.path.join(folder, f"wer_{self.test_name}.txt"), "w") as details:
+        with open(os.path.join(folder, f"{self.metric.lower()}_{self.test_name}.txt"), "w") as details:
             self.wer_metric.write_stats(details)
         hypotheses = json.dumps(self.test_hypotheses, indent=1, ensure_ascii=False)
         write_atomically(os.path.join(folder, f"hypotheses_{self.test_name}.json"), hypotheses)
@@ -145,7 +207,8 @@ class CTCAttentionBrain(RecipeBrain):
             load_language_model(self.hparams.asr["lm"]["model"], self.hparams.lm_folder, self.device)
 
     def evaluate_test_sets(self, test_sets, loader_options):
-        """Decodes every test set with the averaged model; writes ``wer.json`` (``{test set: WER}``).
+        """Decodes every test set with the averaged model; writes ``wer.json`` (``{test set: WER}``), or
+        ``cer.json`` when ``metric`` is ``CER``.
 
         Arguments
         ---------
@@ -157,13 +220,14 @@ class CTCAttentionBrain(RecipeBrain):
         Returns
         -------
         dict
-            ``{test set: WER in percent}``.
+            ``{test set: WER (or CER) in percent}``.
         """
         self.test_results = {}
         for name, dataset in test_sets.items():
             self.test_name = name
             self.evaluate(dataset, max_key="ACC", test_loader_kwargs=loader_options)
-        write_atomically(os.path.join(self.hparams.output_folder, "wer.json"), json.dumps(self.test_results, indent=1))
+        results_file = os.path.join(self.hparams.output_folder, f"{self.metric.lower()}.json")
+        write_atomically(results_file, json.dumps(self.test_results, indent=1, ensure_ascii=False))
         return self.test_results
 
     def export_for_inference(self, hparams_folder):

@@ -19,7 +19,8 @@ def speech_text_datasets(hparams, tokenizer, eos_index=None):
 
     Each item has ``id``, ``sig`` (the audio), ``wrd_words`` (the reference words), ``tokens_bos`` (``bos_index``
     then the tokens) and ``tokens``; with ``eos_index``, also ``tokens_eos`` (the tokens then ``eos_index``), the
-    attention decoder's target.
+    attention decoder's target. A manifest with ``start`` and ``stop`` columns (samples) lists segments of longer
+    recordings (TED-LIUM's talks, ``summarymixing.data.tedlium2``): only the segment is read.
 
     Arguments
     ---------
@@ -70,6 +71,11 @@ def speech_text_datasets(hparams, tokenizer, eos_index=None):
     def audio_pipeline(wav):
         return sb.dataio.dataio.read_audio(wav)
 
+    @sb.utils.data_pipeline.takes("wav", "start", "stop")
+    @sb.utils.data_pipeline.provides("sig")
+    def segment_pipeline(wav, start, stop):
+        return sb.dataio.dataio.read_audio({"file": wav, "start": int(start), "stop": int(stop)})
+
     outputs = ["wrd_words", "tokens_list", "tokens_bos", "tokens"] + (["tokens_eos"] if eos_index is not None else [])
 
     @sb.utils.data_pipeline.takes("wrd")
@@ -83,7 +89,10 @@ def speech_text_datasets(hparams, tokenizer, eos_index=None):
         if eos_index is not None:
             yield torch.LongTensor(tokens + [eos_index])
 
-    sb.dataio.dataset.add_dynamic_item(datasets, audio_pipeline)
+    for dataset in datasets:
+        columns = next(iter(dataset.data.values()), {})
+        segments = "start" in columns and "stop" in columns
+        sb.dataio.dataset.add_dynamic_item([dataset], segment_pipeline if segments else audio_pipeline)
     sb.dataio.dataset.add_dynamic_item(datasets, text_pipeline)
     keys = ["id", "sig", "wrd_words", "tokens_bos", "tokens"] + (["tokens_eos"] if eos_index is not None else [])
     sb.dataio.dataset.set_output_keys(datasets, keys)
