@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from summarymixing.experiment import HparamsError, check_overrides, compose
+from summarymixing.experiment import HparamsError, check_overrides, compose, load
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -113,3 +113,19 @@ checkpointer: !new:summarymixing.checkpoints.AtomicCheckpointer
     )
     assert isinstance(hparams["encoder"], ConformerEncoder) and isinstance(hparams["asr"], TransformerASR)
     assert isinstance(hparams["checkpointer"], AtomicCheckpointer)
+
+
+def test_new_keys_are_added_and_settable_and_misuse_fails(tmp_path):
+    write(tmp_path / "base.yaml", "lr: 0.1\nname: !ref run_<lr>\n")
+    child = write(tmp_path / "child.yaml", "extends: base.yaml\nnew_keys: [language]\nlanguage: fr\n")
+    write(tmp_path / "grandchild.yaml", "extends: child.yaml\nlanguage: it\n")
+    assert load(child, {"language": "cy"})["language"] == "cy"
+    assert load(str(tmp_path / "grandchild.yaml"))["language"] == "it"
+    with pytest.raises(HparamsError, match="--langauge: base.yaml has no key 'langauge'"):
+        load(child, {"langauge": "cy"})
+    twice = write(tmp_path / "twice.yaml", "extends: base.yaml\nnew_keys: [lr]\nlr: 0.2\n")
+    with pytest.raises(HparamsError, match="new_keys lists 'lr', which base.yaml has already"):
+        compose(twice)
+    unset = write(tmp_path / "unset.yaml", "extends: base.yaml\nnew_keys: [language]\n")
+    with pytest.raises(HparamsError, match="new_keys lists 'language', which the file does not set"):
+        compose(unset)
