@@ -97,13 +97,10 @@ class CTCAttentionBrain(RecipeBrain):
         loss = self.hparams.ctc_weight * loss_ctc + (1 - self.hparams.ctc_weight) * loss_seq
         if stage != sb.Stage.TRAIN:
             if hypotheses is not None:
-                words = [self.tokenizer.decode_ids(hypothesis).split() for hypothesis in hypotheses]
-                if self.metric == "CER":  # strings: the error rate counts characters
-                    self.wer_metric.append(batch.id, ["".join(w) for w in words], ["".join(w) for w in batch.wrd_words])
-                else:
-                    self.wer_metric.append(batch.id, words, batch.wrd_words)
+                texts = [" ".join(self.tokenizer.decode_ids(hypothesis).split()) for hypothesis in hypotheses]
+                self.scorer.append(batch.id, texts, [" ".join(words) for words in batch.wrd_words])
                 if stage == sb.Stage.TEST:
-                    self.test_hypotheses.update({key: " ".join(text) for key, text in zip(batch.id, words)})
+                    self.test_hypotheses.update(zip(batch.id, texts))
             self.acc_metric.append(p_seq, tokens_eos, tokens_eos_lens)
         return loss
 
@@ -112,13 +109,9 @@ class CTCAttentionBrain(RecipeBrain):
         """The SentencePiece processor."""
         return self.hparams.tokenizer.sp
 
-    @property
-    def metric(self):
-        """``WER`` or ``CER`` (the ``metric`` hyperparameter)."""
-        metric = getattr(self.hparams, "metric", "WER")
-        if metric not in ("WER", "CER"):
-            raise ValueError(f"metric must be WER or CER, got {metric!r}")
-        return metric
+    def new_scorer(self):
+        """What scores the decoded texts: :class:`ErrorRateScorer` with the ``metric`` hyperparameter."""
+        return ErrorRateScorer(self.hparams.error_rate_computer(), getattr(self.hparams, "metric", "WER"))
 
     def init_optimizers(self):
         """SpeechBrain's optimiser, or the stage-two optimiser when the checkpoint about to be recovered was
@@ -169,7 +162,7 @@ class CTCAttentionBrain(RecipeBrain):
         """Fresh metrics for validation and test."""
         if stage != sb.Stage.TRAIN:
             self.acc_metric = self.hparams.acc_computer()
-            self.wer_metric = self.hparams.error_rate_computer()
+            self.scorer = self.new_scorer()
             self.test_hypotheses = {}
 
     def on_stage_end(self, stage, stage_loss, epoch):
@@ -179,8 +172,8 @@ class CTCAttentionBrain(RecipeBrain):
             self.train_stats = {"loss": stage_loss}
             return
         stats = {"loss": stage_loss, "ACC": self.acc_metric.summarize()}
-        if self.wer_metric.scores:
-            stats[self.metric] = self.wer_metric.summarize("error_rate")
+        if self.scorer.scores:
+            stats.update(self.scorer.summarize())
         if stage == sb.Stage.VALID:
             self.hparams.train_logger.log_stats(
                 stats_meta={"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"], "steps": self.optimizer_step},
@@ -193,10 +186,11 @@ class CTCAttentionBrain(RecipeBrain):
             return
         # evaluation runs on the main process alone: SpeechBrain's train logger would wait for the others
         logger.info(f"{self.test_name}: " + ", ".join(f"{key} {value:.4g}" for key, value in stats.items()))
-        self.test_results[self.test_name] = stats[self.metric]
+        self.test_results[self.test_name] = self.scorer.result()
+        self.results_name = self.scorer.name
         folder = self.hparams.output_folder
-        with open(os.path.join(folder, f"{self.metric.lower()}_{self.test_name}.txt"), "w") as details:
-            self.wer_metric.write_stats(details)
+        with open(os.path.join(folder, f"{self.scorer.name}_{self.test_name}.txt"), "w", encoding="utf-8") as details:
+            self.scorer.write_stats(details)
         hypotheses = json.dumps(self.test_hypotheses, indent=1, ensure_ascii=False)
         write_atomically(os.path.join(folder, f"hypotheses_{self.test_name}.json"), hypotheses)
 
@@ -226,7 +220,7 @@ class CTCAttentionBrain(RecipeBrain):
         for name, dataset in test_sets.items():
             self.test_name = name
             self.evaluate(dataset, max_key="ACC", test_loader_kwargs=loader_options)
-        results_file = os.path.join(self.hparams.output_folder, f"{self.metric.lower()}.json")
+        results_file = os.path.join(self.hparams.output_folder, f"{self.results_name}.json")
         write_atomically(results_file, json.dumps(self.test_results, indent=1, ensure_ascii=False))
         return self.test_results
 
@@ -246,6 +240,49 @@ class CTCAttentionBrain(RecipeBrain):
         with open(os.path.join(hparams_folder, "inference.yaml"), encoding="utf-8") as stream:
             resolved = resolve_references(stream, overrides=overrides)
         write_atomically(os.path.join(folder, "inference.yaml"), resolved.getvalue())
+
+
+class ErrorRateScorer:
+    """The word error rate (``WER``) or the character error rate with spaces removed (``CER``, for Mandarin) of
+    decoded texts, with SpeechBrain's ``ErrorRateStats``.
+
+    Example
+    -------
+    >>> from speechbrain.utils.metric_stats import ErrorRateStats
+    >>> scorer = ErrorRateScorer(ErrorRateStats(), "CER")
+    >>> scorer.append(["a"], ["而 对 楼"], ["而对 楼市"])
+    >>> scorer.summarize(), scorer.name
+    ({'CER': 25.0}, 'cer')
+    """
+
+    def __init__(self, stats, metric="WER"):
+        if metric not in ("WER", "CER"):
+            raise ValueError(f"metric must be WER or CER, got {metric!r}")
+        self.stats, self.headline, self.name = stats, metric, metric.lower()
+
+    @property
+    def scores(self):
+        """Whether anything was scored."""
+        return bool(self.stats.scores)
+
+    def append(self, ids, hypotheses, references):
+        """Scores decoded texts against the references (strings)."""
+        if self.headline == "CER":  # strings without spaces: the error rate counts characters
+            self.stats.append(ids, [t.replace(" ", "") for t in hypotheses], [t.replace(" ", "") for t in references])
+        else:
+            self.stats.append(ids, [t.split() for t in hypotheses], [t.split() for t in references])
+
+    def summarize(self):
+        """``{"WER" or "CER": percent}``."""
+        return {self.headline: self.stats.summarize("error_rate")}
+
+    def result(self):
+        """What the results file holds per test set: the error rate."""
+        return self.summarize()[self.headline]
+
+    def write_stats(self, stream):
+        """SpeechBrain's alignment details."""
+        self.stats.write_stats(stream)
 
 
 def load_language_model(lm, lm_folder, device):

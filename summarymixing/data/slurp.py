@@ -103,8 +103,9 @@ def _read_jsonl(jsonl_path, audio_folder):
     return rows
 
 
-def prepare_slurp(data_folder, save_folder, splits=SPLITS, skip_prep=False):
-    """Writes ``<save_folder>/<split>-type=direct.csv`` for each SLURP split.
+def prepare_slurp(data_folder, save_folder, splits=SPLITS, skip_prep=False, train_splits=None):
+    """Writes ``<save_folder>/<split>-type=direct.csv`` for each SLURP split, and with ``train_splits``
+    ``train-type=direct.csv``, their rows together (as SpeechBrain's SLURP preparation).
 
     Arguments
     ---------
@@ -116,6 +117,9 @@ def prepare_slurp(data_folder, save_folder, splits=SPLITS, skip_prep=False):
         Among ``train_real``, ``train_synthetic``, ``devel``, ``test``.
     skip_prep : bool
         Do nothing.
+    train_splits : list of str, optional
+        Splits (among ``splits``) whose rows also go to ``train-type=direct.csv``, e.g. ``["train_real",
+        "train_synthetic"]``.
 
     Example
     -------
@@ -131,12 +135,16 @@ def prepare_slurp(data_folder, save_folder, splits=SPLITS, skip_prep=False):
     if unknown:
         raise ValueError(f"unknown SLURP split(s) {unknown}; choose among {SPLITS}")
     data_folder, save_folder = os.path.abspath(data_folder), os.path.abspath(save_folder)
-    options = {"data_folder": data_folder, "splits": list(splits)}
-    manifests = [f"{split}-type=direct.csv" for split in splits]
+    unknown_train = sorted(set(train_splits or []) - set(splits))
+    if unknown_train:
+        raise ValueError(f"train_splits {unknown_train} are not among the prepared splits {list(splits)}")
+    options = {"data_folder": data_folder, "splits": list(splits), "train_splits": list(train_splits or [])}
+    manifests = [f"{split}-type=direct.csv" for split in splits] + (["train-type=direct.csv"] if train_splits else [])
     if already_prepared(save_folder, OPTIONS_FILE, options, manifests):
         return
     require_folder(data_folder, "SLURP data_folder")
     os.makedirs(save_folder, exist_ok=True)
+    train_rows = []
     for split, manifest in zip(splits, manifests):
         jsonl_path = os.path.join(data_folder, "dataset", "slurp", JSONL[split])
         if not os.path.isfile(jsonl_path):
@@ -146,4 +154,8 @@ def prepare_slurp(data_folder, save_folder, splits=SPLITS, skip_prep=False):
         rows = _read_jsonl(jsonl_path, audio_folder)
         add_durations(rows, f"SLURP {split}", sample_rate=SAMPLE_RATE)
         write_csv(os.path.join(save_folder, manifest), COLUMNS, rows)
+        if split in (train_splits or []):
+            train_rows.extend(rows)
+    if train_splits:
+        write_csv(os.path.join(save_folder, "train-type=direct.csv"), COLUMNS, train_rows)
     write_options(save_folder, OPTIONS_FILE, options)

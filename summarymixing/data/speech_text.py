@@ -14,7 +14,7 @@ import torch
 SORTINGS = ("random", "ascending", "descending")
 
 
-def speech_text_datasets(hparams, tokenizer, eos_index=None):
+def speech_text_datasets(hparams, tokenizer, eos_index=None, text_column="wrd"):
     """The train, valid and test datasets of a recipe's manifests, and the train loader's options.
 
     Each item has ``id``, ``sig`` (the audio), ``wrd_words`` (the reference words), ``tokens_bos`` (``bos_index``
@@ -33,6 +33,8 @@ def speech_text_datasets(hparams, tokenizer, eos_index=None):
         Turns a transcript into token ids.
     eos_index : int, optional
         The end-of-sentence token, for ``tokens_eos``.
+    text_column : str
+        The manifest column holding the target text (``wrd``; SLURP's ``semantics`` for direct SLU).
 
     Returns
     -------
@@ -78,7 +80,7 @@ def speech_text_datasets(hparams, tokenizer, eos_index=None):
 
     outputs = ["wrd_words", "tokens_list", "tokens_bos", "tokens"] + (["tokens_eos"] if eos_index is not None else [])
 
-    @sb.utils.data_pipeline.takes("wrd")
+    @sb.utils.data_pipeline.takes(text_column)
     @sb.utils.data_pipeline.provides(*outputs)
     def text_pipeline(words):
         yield words.split(" ")
