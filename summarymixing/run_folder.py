@@ -78,6 +78,36 @@ def check_yaml_code(path, allow_any_code=False):
         )
 
 
+def load_inference(interface, folder, recipe, savedir=None, allow_any_code=False, run_opts=None):
+    """A run folder's ``inference.yaml`` loaded as a SpeechBrain inference ``interface`` (e.g.
+    ``EncoderDecoderASR``), after :func:`check_yaml_code`; the files gather in ``savedir`` (default
+    ``<folder>/inference``).
+
+    Arguments
+    ---------
+    interface : type
+        A ``speechbrain.inference`` class.
+    folder : str
+        The run folder.
+    recipe : str
+        The recipe that writes such folders, named in the error when ``inference.yaml`` is missing.
+    savedir : str, optional
+        Where SpeechBrain gathers the files.
+    allow_any_code : bool
+        Load a YAML that builds objects outside torch, SpeechBrain, sentencepiece and summarymixing.
+    run_opts : dict, optional
+        SpeechBrain run options, e.g. ``{"device": "cuda"}``.
+    """
+    path = os.path.join(folder, "inference.yaml")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: not a run folder of {recipe} (or an unfinished one)")
+    check_yaml_code(path, allow_any_code)
+    return interface.from_hparams(
+        source=os.path.abspath(folder), hparams_file="inference.yaml",
+        savedir=savedir or os.path.join(folder, "inference"), run_opts=run_opts,
+    )  # fmt: skip
+
+
 def _collect(path, root, problems, seen):
     if path in seen:
         return

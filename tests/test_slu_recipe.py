@@ -104,9 +104,10 @@ def test_mini_slu_recipe_trains_scores_and_exports(tmp_path):
 @pytest.mark.parametrize(
     "name,parameters", [("slurp_conformer_summarymixing", 93_707_796), ("slurp_conformer_mhsa", 101_535_252)]
 )
-def test_the_slurp_yamls_build_the_paper_conformer_at_full_size(name, parameters, one_thread):
+def test_the_slurp_yamls_build_the_paper_conformer_at_full_size(name, parameters, one_thread, tmp_path):
     from summarymixing.experiment import load
 
-    hparams = load(os.path.join(REPO, "hparams", "slu", f"{name}.yaml"), {"data_folder": "/nonexistent"})
+    overrides = {"data_folder": "/nonexistent", "output_folder": str(tmp_path)}
+    hparams = load(os.path.join(REPO, "hparams", "slu", f"{name}.yaml"), overrides)
     assert sum(p.numel() for p in hparams["asr"]["model"].parameters()) == parameters
     assert hparams["ctc_weight"] == 0.0 and hparams["tokenizer"].keywords["text_column"] == "semantics"

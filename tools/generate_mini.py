@@ -18,6 +18,10 @@ its samples differ from a re-run by sox's dither, not its sentences, voices or l
   no dev or test sentence is a training sentence.
 - Welsh (``cy``) and Basque (``eu``): 8 espeak-ng voices each, short sentences from a tiny grammar with
   CommonVoice-style casing and punctuation; speakers 1-6 train, 7 dev, 8 test.
+- Keywords (language ``keywords``, speakers ``kw01``-``kw26``: the English voices and splits): each of Speech
+  Commands' 35 words once in the neutral style, and the ten command words once more in the happy style.
+  ``python tools/generate_mini.py --keywords`` (re)makes only these reels and their ``pool.csv`` rows, leaving
+  the rest of the pool as it is.
 
 Audio is 16 kHz mono, silence-trimmed with 0.1 s padding, then packed per speaker into one Ogg/Opus "reel"
 (one file per speaker, no per-file codec headers, about 2.5 kB per second of speech). ``pool.csv`` lists
@@ -38,6 +42,7 @@ import numpy as np
 import soundfile as sf
 
 from summarymixing.data.mini import PAD_SECONDS, POOL_FOLDER, SAMPLE_RATE
+from summarymixing.data.speech_commands import COMMANDS, WORDS
 
 OPUS_COMPRESSION_LEVEL = 0.95
 POOL_COLUMNS = [
@@ -393,7 +398,7 @@ def _build_speaker(entry):
     rows, pieces, position = [], [], 0
     with tempfile.TemporaryDirectory() as workdir:
         for index, sentence in enumerate(sentences):
-            style = STYLE_NAMES[index % len(STYLE_NAMES)]
+            style = sentence.get("style") or STYLE_NAMES[index % len(STYLE_NAMES)]
             samples = _synthesise(engine, voice, pitch, language, style, sentence["text"], workdir)
             pieces.append(samples)
             rows.append(
@@ -420,6 +425,57 @@ def _build_speaker(entry):
     return rows, np.concatenate(pieces)
 
 
+def _keyword_plan():
+    """Lists the keyword speakers as :func:`_speaker_plan` does: the English voices and splits, each saying every
+    Speech Commands word (neutral) and the ten command words again (happy)."""
+    words = [{"text": word, "style": "neutral"} for word in WORDS]
+    words += [{"text": word, "style": "happy"} for word in COMMANDS]
+    return [
+        (f"kw{number:02d}", engine, voice, pitch, gender, "keywords", split, words)
+        for number, ((engine, voice, pitch, gender), split) in enumerate(zip(ENGLISH_VOICES, ENGLISH_SPLITS), 1)
+    ]
+
+
+def _write_pool(pool_folder, plan, kept_rows, workers):
+    """Synthesises ``plan`` into a temporary folder, then moves its reels and ``pool.csv`` (``kept_rows`` followed
+    by the new rows) into ``pool_folder``, ``pool.csv`` last, so that a layout built meanwhile never mixes old
+    metadata with new audio."""
+    os.makedirs(pool_folder, exist_ok=True)
+    rows = list(kept_rows)
+    with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(pool_folder))) as staging:
+        with ThreadPoolExecutor(workers) as pool:
+            for speaker_rows, reel in pool.map(_build_speaker, plan):
+                sf.write(
+                    os.path.join(staging, speaker_rows[0]["reel"]),
+                    reel,
+                    SAMPLE_RATE,
+                    format="OGG",
+                    subtype="OPUS",
+                    compression_level=OPUS_COMPRESSION_LEVEL,
+                )
+                rows.extend(speaker_rows)
+        with open(os.path.join(staging, "pool.csv"), "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=POOL_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        for name in sorted(os.listdir(staging), key=lambda name: name == "pool.csv"):
+            os.replace(os.path.join(staging, name), os.path.join(pool_folder, name))
+    return rows
+
+
+def generate_keywords(pool_folder=POOL_FOLDER, workers=2):
+    """(Re)synthesises only the keyword reels; the other rows of ``pool.csv`` are kept as they are.
+
+    Returns
+    -------
+    list of dict
+        The rows written to ``pool.csv``.
+    """
+    with open(os.path.join(pool_folder, "pool.csv"), newline="", encoding="utf-8") as handle:
+        kept = [row for row in csv.DictReader(handle) if row["language"] != "keywords"]
+    return _write_pool(pool_folder, _keyword_plan(), kept, workers)
+
+
 def generate(pool_folder=POOL_FOLDER, seed=1234, workers=2):
     """Synthesises the whole pool into ``pool_folder`` (reels + ``pool.csv``).
 
@@ -440,27 +496,7 @@ def generate(pool_folder=POOL_FOLDER, seed=1234, workers=2):
     list of dict
         The rows written to ``pool.csv``.
     """
-    os.makedirs(pool_folder, exist_ok=True)
-    rows = []
-    with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(pool_folder))) as staging:
-        with ThreadPoolExecutor(workers) as pool:
-            for speaker_rows, reel in pool.map(_build_speaker, _speaker_plan(seed)):
-                sf.write(
-                    os.path.join(staging, speaker_rows[0]["reel"]),
-                    reel,
-                    SAMPLE_RATE,
-                    format="OGG",
-                    subtype="OPUS",
-                    compression_level=OPUS_COMPRESSION_LEVEL,
-                )
-                rows.extend(speaker_rows)
-        with open(os.path.join(staging, "pool.csv"), "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=POOL_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-        for name in sorted(os.listdir(staging), key=lambda name: name == "pool.csv"):
-            os.replace(os.path.join(staging, name), os.path.join(pool_folder, name))
-    return rows
+    return _write_pool(pool_folder, _speaker_plan(seed) + _keyword_plan(), [], workers)
 
 
 if __name__ == "__main__":
@@ -468,6 +504,10 @@ if __name__ == "__main__":
     parser.add_argument("--pool_folder", default=POOL_FOLDER)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--keywords", action="store_true", help="remake only the keyword reels")
     arguments = parser.parse_args()
-    written = generate(arguments.pool_folder, arguments.seed, arguments.workers)
+    if arguments.keywords:
+        written = generate_keywords(arguments.pool_folder, arguments.workers)
+    else:
+        written = generate(arguments.pool_folder, arguments.seed, arguments.workers)
     print(f"{len(written)} utterances, {sum(float(r['duration']) for r in written):.0f} s -> {arguments.pool_folder}")

@@ -5,11 +5,9 @@ Authors
 * The summarymixing contributors (2026)
 """
 
-import os
-
 from speechbrain.inference.ASR import EncoderDecoderASR
 
-from summarymixing.run_folder import check_yaml_code
+from summarymixing.run_folder import load_inference
 
 
 def load_asr(folder, savedir=None, allow_any_code=False, run_opts=None):
@@ -32,11 +30,4 @@ def load_asr(folder, savedir=None, allow_any_code=False, run_opts=None):
     -------
     speechbrain.inference.ASR.EncoderDecoderASR
     """
-    path = os.path.join(folder, "inference.yaml")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} not found: not a run folder of recipes/asr/train.py (or an unfinished one)")
-    check_yaml_code(path, allow_any_code)
-    return EncoderDecoderASR.from_hparams(
-        source=os.path.abspath(folder), hparams_file="inference.yaml",
-        savedir=savedir or os.path.join(folder, "inference"), run_opts=run_opts,
-    )  # fmt: skip
+    return load_inference(EncoderDecoderASR, folder, "recipes/asr/train.py", savedir, allow_any_code, run_opts)

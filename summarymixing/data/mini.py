@@ -16,20 +16,24 @@ then the dataset's preparer reads it exactly as it would read the real corpus::
 
 Every format with its preparer (``root = mini.layout(<format>, folder)``):
 
-=============== ==========================================================================================
-``librispeech``  ``librispeech.prepare_librispeech(root, save, ["train-clean-100"], ["dev-clean"], ["test-clean"])``
-``librilight``   ``librilight.prepare_librilight(root, save, ["small"], min_duration=2.0, max_duration=8.0)``
-``commonvoice``  ``commonvoice.prepare_common_voice(f"{root}/cy", save, language="cy")`` (or ``eu``)
-``slurp``        ``slurp.prepare_slurp(root, save)``
-``iemocap``      ``iemocap.prepare_iemocap(root, train_json, valid_json, test_json, different_speakers=True)``
-``voxceleb1``    ``voxceleb.prepare_voxceleb(root, save, f"{root}/meta/veri_test2.txt", seg_dur=1.0)``
-``voxpopuli``    ``voxpopuli.prepare_voxpopuli(f"{root}/transcribed_data/en", save)``
-=============== ==========================================================================================
+=================== ==========================================================================================
+``librispeech``     ``librispeech.prepare_librispeech(root, save, ["train-clean-100"], ["dev-clean"], ["test-clean"])``
+``librilight``      ``librilight.prepare_librilight(root, save, ["small"], min_duration=2.0, max_duration=8.0)``
+``commonvoice``     ``commonvoice.prepare_common_voice(f"{root}/cy", save, language="cy")`` (or ``eu``)
+``slurp``           ``slurp.prepare_slurp(root, save)``
+``iemocap``         ``iemocap.prepare_iemocap(root, train_json, valid_json, test_json, different_speakers=True)``
+``voxceleb1``       ``voxceleb.prepare_voxceleb(root, save, f"{root}/meta/veri_test2.txt", seg_dur=1.0)``
+``voxpopuli``       ``voxpopuli.prepare_voxpopuli(f"{root}/transcribed_data/en", save)``
+``speech_commands`` ``speech_commands.prepare_speech_commands(root, save, num_classes=12)``
+=================== ==========================================================================================
 
-``librispeech_seen_voices`` is prepared as ``librispeech`` (it is a ``LibriSpeech`` root too, split otherwise).
+``librispeech_seen_voices`` and ``slurp_seen_voices`` are prepared as ``librispeech`` and ``slurp`` (the same
+roots, split by :func:`seen_voice_splits`: dev and test are held-out sentences of the training voices).
 
 The pool: 26 English voices (20 train, 3 dev, 3 test speakers; about 1040 / 120 / 120 spoken commands of about
-1.8 s, four speaking styles each), and 8 Welsh and 8 Basque voices (90 / 15 / 15 sentences each); see
+1.8 s, four speaking styles each), the same voices saying Speech Commands' 35 words (language ``keywords``,
+speakers ``kw01``-``kw26``; the ten command words twice), and 8 Welsh and 8 Basque voices (90 / 15 / 15 sentences
+each); see
 ``tools/generate_mini.py`` and ``pool.csv`` (``id, language, speaker, gender, voice, style, split,
 text, annotation, scenario, action, intent, reel, start, stop, duration``).
 
@@ -74,6 +78,10 @@ Formats (``mini.FORMATS``) and what they hold:
   normalized_text, speaker_id, split, gender, is_gold_transcript, accent``); pass ``<root>/transcribed_data/en``
   as ``data_folder``; the English dev and test pool and the first 20 utterances of each training speaker
   (Vorbis encoding is slow, and this keeps the layout within seconds).
+- ``"speech_commands"`` -> ``speech_commands_v0.02/<word>/<speaker hash>_nohash_<n>.wav`` (1 s, the word
+  centred), ``validation_list.txt`` and ``testing_list.txt`` (the pool's dev and test voices) and
+  ``_background_noise_/{white,pink}_noise.wav`` (20 s, generated from a fixed seed) (``ids``: clip path without
+  ``.wav`` -> pool id).
 """
 
 import csv
@@ -106,7 +114,7 @@ def load_pool(pool_folder=POOL_FOLDER):
     -------
     >>> pool = load_pool()
     >>> sorted({row["language"] for row in pool})
-    ['cy', 'en', 'eu']
+    ['cy', 'en', 'eu', 'keywords']
     >>> all(abs((row["stop"] - row["start"]) / SAMPLE_RATE - row["duration"]) < 1e-4 for row in pool)
     True
     """
@@ -401,12 +409,13 @@ def _slurp_entities(annotation):
     return entities
 
 
-def _layout_slurp(builder):
+def _layout_slurp(builder, splits=None):
     records, ids = {}, {}
     jsonl = {"train": "train.jsonl", "dev": "devel.jsonl", "test": "test.jsonl"}
     for number, (row, samples) in enumerate(builder.cut(pool_rows("en")), 1490000001):
-        synthetic = row["split"] == "train" and row["speaker"] in SLURP_SYNTHETIC_SPEAKERS
-        name = "train_synthetic.jsonl" if synthetic else jsonl[row["split"]]
+        split = splits[row["id"]] if splits else row["split"]
+        synthetic = split == "train" and row["speaker"] in SLURP_SYNTHETIC_SPEAKERS
+        name = "train_synthetic.jsonl" if synthetic else jsonl[split]
         audio = f"audio--{number}.flac" if synthetic else f"audio-{number}-headset.flac"
         builder.audio(os.path.join("slurp_synth" if synthetic else "slurp_real", audio), samples)
         key = (name, row["text"])
@@ -600,15 +609,54 @@ def _layout_voxpopuli(builder, train_utterances_per_speaker=20):
     return ids
 
 
+def _layout_slurp_seen_voices(builder):
+    return _layout_slurp(builder, seen_voice_splits())
+
+
+def _speech_commands_speaker(speaker):
+    """An 8-hex-digit Speech Commands speaker id for a pool speaker."""
+    return hashlib.sha256(speaker.encode()).hexdigest()[:8]
+
+
+def _layout_speech_commands(builder, noise_seconds=20.0):
+    """Speech Commands v2: one 1 s clip per keyword utterance (the word centred; cut to 1 s when longer), split by
+    the pool's speakers into the official lists, and white and pink noise recordings in ``_background_noise_``."""
+    ids, lists = {}, {"dev": [], "test": []}
+    for row, samples in builder.cut(pool_rows("keywords")):
+        clip = np.zeros(SAMPLE_RATE, dtype=np.int16)
+        if len(samples) >= SAMPLE_RATE:
+            clip[:] = samples[(len(samples) - SAMPLE_RATE) // 2 :][:SAMPLE_RATE]
+        else:
+            offset = (SAMPLE_RATE - len(samples)) // 2
+            clip[offset : offset + len(samples)] = samples
+        number = 0 if row["style"] == "neutral" else 1
+        name = f"{row['text']}/{_speech_commands_speaker(row['speaker'])}_nohash_{number}.wav"
+        builder.audio(name, clip, "WAV")
+        ids[name[: -len(".wav")]] = row["id"]
+        if row["split"] in lists:
+            lists[row["split"]].append(name)
+    builder.text("validation_list.txt", "".join(f"{name}\n" for name in lists["dev"]))
+    builder.text("testing_list.txt", "".join(f"{name}\n" for name in lists["test"]))
+    rng = np.random.default_rng(0)
+    white = rng.normal(0.0, 0.1, int(noise_seconds * SAMPLE_RATE))
+    pink = np.fft.irfft(np.fft.rfft(rng.normal(0.0, 1.0, len(white))) / np.sqrt(np.arange(len(white) // 2 + 1) + 1))
+    pink *= 0.1 / pink.std()
+    for noise_name, noise in (("white_noise", white), ("pink_noise", pink)):
+        builder.audio(f"_background_noise_/{noise_name}.wav", (np.clip(noise, -1, 1) * 32767).astype(np.int16), "WAV")
+    return ids
+
+
 FORMATS = {
     "librispeech": ("LibriSpeech", _layout_librispeech),
     "librispeech_seen_voices": ("LibriSpeech", _layout_librispeech_seen_voices),
     "librilight": ("librilight", _layout_librilight),
     "commonvoice": ("CommonVoice", _layout_commonvoice),
     "slurp": ("SLURP", _layout_slurp),
+    "slurp_seen_voices": ("SLURP", _layout_slurp_seen_voices),
     "iemocap": ("IEMOCAP_full_release", _layout_iemocap),
     "voxceleb1": ("VoxCeleb1", _layout_voxceleb1),
     "voxpopuli": ("VoxPopuli", _layout_voxpopuli),
+    "speech_commands": ("speech_commands_v0.02", _layout_speech_commands),
 }
 
 

@@ -4,8 +4,8 @@
 of 1 s, 16 kHz clips named ``<speaker>_nohash_<n>.wav``, the official split lists ``validation_list.txt`` and
 ``testing_list.txt`` (paths relative to ``data_folder``; every other clip is training data) and
 ``_background_noise_/`` (long noise recordings). Writes ``train.csv``, ``valid.csv`` and ``test.csv`` with
-``ID, duration, wav, start, stop, spk_id, label`` and ``noise.csv`` (``ID, duration, wav``: the background noise
-recordings, for SpeechBrain's ``AddNoise``)::
+``ID, duration, wav, start, stop, spk_id, label`` and ``noise.csv`` (``ID, duration, wav, wav_format, wav_opts``:
+the background noise recordings, for SpeechBrain's ``AddNoise``)::
 
     prepare_speech_commands("/data/speech_commands_v0.02", "results/kws", num_classes=12)
 
@@ -39,7 +39,7 @@ from summarymixing.data.manifest import (
 logger = logging.getLogger(__name__)
 OPTIONS_FILE = "opt_speech_commands_prepare.json"
 COLUMNS = ["ID", "duration", "wav", "start", "stop", "spk_id", "label"]
-NOISE_COLUMNS = ["ID", "duration", "wav"]
+NOISE_COLUMNS = ["ID", "duration", "wav", "wav_format", "wav_opts"]  # SpeechBrain's extended CSV (AddNoise reads it)
 SAMPLE_RATE = 16000
 COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 WORDS = (
@@ -187,7 +187,7 @@ def _noise_rows(data_folder):
     folder = os.path.join(data_folder, NOISE_FOLDER)
     require_folder(folder, "Speech Commands background noise folder")
     rows = [
-        {"ID": os.path.splitext(os.path.basename(path))[0], "wav": path}
+        {"ID": os.path.splitext(os.path.basename(path))[0], "wav": path, "wav_format": "wav", "wav_opts": ""}
         for path in sorted(glob.glob(os.path.join(folder, "*.wav")))
     ]
     if not rows:
