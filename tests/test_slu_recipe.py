@@ -110,4 +110,5 @@ def test_the_slurp_yamls_build_the_paper_conformer_at_full_size(name, parameters
     overrides = {"data_folder": "/nonexistent", "output_folder": str(tmp_path)}
     hparams = load(os.path.join(REPO, "hparams", "slu", f"{name}.yaml"), overrides)
     assert sum(p.numel() for p in hparams["asr"]["model"].parameters()) == parameters
-    assert hparams["ctc_weight"] == 0.0 and hparams["tokenizer"].keywords["text_column"] == "semantics"
+    assert hparams["ctc_weight"] == 0.3 and hparams["asr"]["ctc_weight_decode"] == 0.0
+    assert hparams["tokenizer"].keywords["text_column"] == "semantics"

@@ -2,9 +2,11 @@
 """Direct spoken language understanding on SLURP with SummaryMixing or self-attention encoders (arXiv 2307.07421).
 
 Trains the CTC + attention ASR model (``hparams/asr/model.yaml``) to write SLURP's semantic frame (scenario,
-action, entities) from speech, as SpeechBrain's direct SLURP recipe does; decodes the test set with beam search and
-writes ``slu.json`` (scenario / action / intent accuracy and SLU-F1, SLURP's metrics) and the folder that
-SpeechBrain's ``EncoderDecoderASR`` loads (it transcribes audio into the semantics string).
+action, entities) from speech, as SpeechBrain's direct SLURP recipe does, with the encoder's CTC loss on the
+transcript (the encoder is trained from scratch; SpeechBrain's starts from a pre-trained ASR encoder); decodes
+the test set with beam search and writes ``slu.json`` (scenario / action / intent accuracy and SLU-F1, SLURP's
+metrics) and the folder that SpeechBrain's ``EncoderDecoderASR`` loads (it transcribes audio into the semantics
+string).
 
 Run (the bundled mini corpus, CPU, minutes):
     python recipes/slu/train.py hparams/slu/mini.yaml
@@ -28,8 +30,9 @@ def main():
     hparams = run.hparams
     model = hparams["asr"]
     train_data, valid_data, test_datasets, train_loader_options = speech_text_datasets(
-        hparams, hparams["tokenizer"].sp, eos_index=model["eos_index"], text_column="semantics"
-    )
+        hparams, hparams["tokenizer"].sp, eos_index=model["eos_index"], text_column="semantics",
+        ctc_text_column="transcript",
+    )  # fmt: skip
     brain = SLUBrain(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],

@@ -85,7 +85,8 @@ class CTCAttentionBrain(RecipeBrain):
         """``ctc_weight`` x CTC + (1 - ``ctc_weight``) x the decoder's label-smoothed KL loss; metrics."""
         p_ctc, p_seq, wav_lens, hypotheses = predictions
         tokens_eos, tokens_eos_lens = batch.tokens_eos
-        tokens, tokens_lens = batch.tokens
+        # the CTC targets: the tokens, or those of another text (direct SLU: the transcript, see speech_text)
+        tokens, tokens_lens = getattr(batch, "ctc_tokens", batch.tokens)
         if stage == sb.Stage.TRAIN:
             for augment in (self.hparams.wav_augment, self.hparams.fea_augment):
                 if augment is not None:

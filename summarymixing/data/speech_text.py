@@ -14,7 +14,7 @@ import torch
 SORTINGS = ("random", "ascending", "descending")
 
 
-def speech_text_datasets(hparams, tokenizer, eos_index=None, text_column="wrd"):
+def speech_text_datasets(hparams, tokenizer, eos_index=None, text_column="wrd", ctc_text_column=None):
     """The train, valid and test datasets of a recipe's manifests, and the train loader's options.
 
     Each item has ``id``, ``sig`` (the audio), ``wrd_words`` (the reference words), ``tokens_bos`` (``bos_index``
@@ -35,6 +35,10 @@ def speech_text_datasets(hparams, tokenizer, eos_index=None, text_column="wrd"):
         The end-of-sentence token, for ``tokens_eos``.
     text_column : str
         The manifest column holding the target text (``wrd``; SLURP's ``semantics`` for direct SLU).
+    ctc_text_column : str, optional
+        Another column whose lower-cased text gives the items ``ctc_tokens``, which the CTC + attention recipe
+        trains its CTC loss on instead of ``tokens`` (direct SLU: SLURP's upper-case ``transcript``, which follows
+        the audio's order where the semantic frame does not).
 
     Returns
     -------
@@ -97,6 +101,15 @@ def speech_text_datasets(hparams, tokenizer, eos_index=None, text_column="wrd"):
         sb.dataio.dataset.add_dynamic_item([dataset], segment_pipeline if segments else audio_pipeline)
     sb.dataio.dataset.add_dynamic_item(datasets, text_pipeline)
     keys = ["id", "sig", "wrd_words", "tokens_bos", "tokens"] + (["tokens_eos"] if eos_index is not None else [])
+    if ctc_text_column is not None:
+
+        @sb.utils.data_pipeline.takes(ctc_text_column)
+        @sb.utils.data_pipeline.provides("ctc_tokens")
+        def ctc_text_pipeline(text):
+            return torch.LongTensor(tokenizer.encode_as_ids(text.lower()))
+
+        sb.dataio.dataset.add_dynamic_item(datasets, ctc_text_pipeline)
+        keys.append("ctc_tokens")
     sb.dataio.dataset.set_output_keys(datasets, keys)
 
     train_loader_options = hparams["train_dataloader_opts"]
