@@ -34,6 +34,8 @@ class CTCAttentionBrain(RecipeBrain):
     ``avg_checkpoints``, ``lr_annealing``, ``fea_augment`` and ``wav_augment`` (or null), ``epoch_counter``,
     ``train_logger``, ``error_rate_computer``, ``acc_computer``, ``output_folder``, and optionally:
 
+    * a batch item ``ctc_tokens`` (``speech_text_datasets(..., ctc_text_column=...)``): the CTC loss's targets
+      instead of ``tokens`` (direct SLU: the transcript, while the decoder writes the semantic frame);
     * ``metric``: ``WER`` (default) or ``CER``, the character error rate with spaces removed (Mandarin, whose
       transcripts put spaces between words, as SpeechBrain's AISHELL-1 recipe); the results go to
       ``wer.json`` or ``cer.json``;
