@@ -13,6 +13,7 @@ import sys
 import pytest
 import torch
 
+from summarymixing.lm.folder import load_lm_folder
 from summarymixing.recipe_brain import read_training_cost
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,6 +79,8 @@ def test_the_lm_recipe_trains_and_exports_what_asr_runs_load(lm_run):
     assert losses(lm_run)[-1][1] < losses(lm_run)[0][1]
     for name in ("lm.ckpt", "tokenizer.ckpt", "training_cost.jsonl"):
         assert os.path.isfile(lm_run / name), name
+    lm = load_lm_folder(str(lm_run))  # the folder describes its model: lm.yaml with the run's values
+    assert type(lm).__name__ == "TransformerLM" and lm.num_encoder_layers == TINY_LM["lm"]["num_layers"]
 
 
 def test_asr_training_decoding_averaging_and_cost(asr_run):

@@ -1,5 +1,6 @@
 """The language-model recipe's ``Brain``: next-token training of SpeechBrain's LMs, as SpeechBrain's LibriSpeech LM
-recipe, and the export of ``lm.ckpt`` + ``tokenizer.ckpt`` that the ASR recipes load with ``--lm_folder``.
+recipes, and the export of ``lm.yaml`` + ``lm.ckpt`` + ``tokenizer.ckpt`` that the ASR and transducer recipes load
+with ``--lm_folder``.
 
 Authors
 -------
@@ -12,19 +13,27 @@ import shutil
 
 import speechbrain as sb
 import torch
+from hyperpyyaml import resolve_references
+from speechbrain.nnet.schedulers import NewBobScheduler, update_learning_rate
 
 from summarymixing.recipe_brain import RecipeBrain
+from summarymixing.run_folder import included_values, write_atomically
 
 
 class LanguageModelBrain(RecipeBrain):
     """Trains ``hparams.lm["model"]`` on batches of ``tokens_bos`` / ``tokens_eos`` with SpeechBrain's NLL loss;
-    keeps the best checkpoints by validation loss and logs perplexities."""
+    keeps the best checkpoints by validation loss and logs perplexities. The learning-rate schedule steps after
+    each update (Noam, the Transformer LM's) or, for SpeechBrain's ``NewBobScheduler`` (the RNN LM's), after each
+    validation on its loss."""
 
     def compute_forward(self, batch, stage):
         """Log-probabilities of the next token at every position."""
         batch = batch.to(self.device)
         tokens_bos, _ = batch.tokens_bos
-        return self.hparams.log_softmax(self.modules.model(tokens_bos))
+        logits = self.modules.model(tokens_bos)
+        if isinstance(logits, tuple):  # an RNN LM built to return its state (for the transducer's beam search)
+            logits = logits[0]
+        return self.hparams.log_softmax(logits)
 
     def compute_objectives(self, predictions, batch, stage):
         """Mean negative log-likelihood of the next tokens (the end-of-sentence token included)."""
@@ -33,7 +42,7 @@ class LanguageModelBrain(RecipeBrain):
 
     def on_fit_batch_end(self, batch, outputs, loss, should_step):
         """Steps the learning-rate schedule after each optimiser update."""
-        if should_step:
+        if should_step and not isinstance(self.hparams.lr_annealing, NewBobScheduler):
             self.hparams.lr_annealing(self.optimizer)
 
     def on_stage_end(self, stage, stage_loss, epoch):
@@ -42,6 +51,9 @@ class LanguageModelBrain(RecipeBrain):
         if stage == sb.Stage.TRAIN:
             self.train_stats = stats
         elif stage == sb.Stage.VALID:
+            if isinstance(self.hparams.lr_annealing, NewBobScheduler):
+                _, new_lr = self.hparams.lr_annealing(stage_loss)
+                update_learning_rate(self.optimizer, new_lr)
             self.hparams.train_logger.log_stats(
                 stats_meta={"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"], "steps": self.optimizer_step},
                 train_stats=self.train_stats,
@@ -54,10 +66,15 @@ class LanguageModelBrain(RecipeBrain):
         else:
             self.hparams.train_logger.log_stats(stats_meta={"Epoch loaded": epoch}, test_stats=stats)
 
-    def export(self):
-        """Loads the best checkpoint (validation loss) and writes ``lm.ckpt`` and ``tokenizer.ckpt`` into the run
-        folder, where the ASR recipes' ``--lm_folder`` reads them."""
+    def export(self, hparams_folder):
+        """Loads the best checkpoint (validation loss) and writes ``lm.ckpt``, ``tokenizer.ckpt`` and ``lm.yaml``
+        (``hparams_folder``'s ``lm_definition`` file with this run's values, which builds the LM alone) into the run
+        folder, where the recipes' ``--lm_folder`` reads them."""
         self.checkpointer.recover_if_possible(min_key="loss")
         folder = self.hparams.output_folder
+        definition = os.path.join(hparams_folder, self.hparams.lm_definition)
+        with open(definition, encoding="utf-8") as template:
+            resolved = resolve_references(template, overrides=included_values(definition, self.hparams.lm))
+        write_atomically(os.path.join(folder, "lm.yaml"), resolved.getvalue())
         torch.save(self.hparams.lm["model"].state_dict(), os.path.join(folder, "lm.ckpt"))
         shutil.copyfile(self.hparams.tokenizer.prefix_model_file + ".model", os.path.join(folder, "tokenizer.ckpt"))

@@ -1,4 +1,4 @@
-"""Greedy transducer decoding of a padded batch, with full context or chunk masks on the whole utterance.
+"""Transducer decoding of a padded batch, with full context or chunk masks on the whole utterance.
 
 The ``masked`` decoding of the WER table: one ``encoder(frames, lengths, dynchunktrain_config=config)`` call on
 the whole batch, the chunk and left-context limits enforced by chunked summaries (SummaryMixing) or attention
@@ -14,31 +14,9 @@ import torch
 from summarymixing.transducer.loss import relative_to_absolute_lengths
 
 
-def greedy_decode(searcher, encoded, lengths):
-    """Greedy-decodes each utterance of a padded batch up to its own length (padding frames emit nothing).
-
-    Arguments
-    ---------
-    searcher : speechbrain.decoders.transducer.TransducerBeamSearcher
-        The searcher (its ``transducer_greedy_decode`` is used whatever its beam size).
-    encoded : torch.Tensor
-        Projected encoder output ``[batch, time, features]``.
-    lengths : torch.Tensor
-        Number of valid frames per utterance, ``[batch]``.
-
-    Returns
-    -------
-    list of list of int
-        One token sequence per utterance.
-    """
-    return [
-        searcher.transducer_greedy_decode(encoded[i : i + 1, : int(length)])[0][0] for i, length in enumerate(lengths)
-    ]
-
-
 @torch.no_grad()
 def decode_masked(encoder, projection, searcher, features, relative_lengths, config):
-    """Encodes a batch in one pass with chunk masks from ``config`` (``None`` = full context) and decodes greedily.
+    """Encodes a batch in one pass with chunk masks from ``config`` (``None`` = full context) and decodes it.
 
     Arguments
     ---------
@@ -46,8 +24,8 @@ def decode_masked(encoder, projection, searcher, features, relative_lengths, con
         SpeechBrain's ``TransformerASR.EncoderWrapper`` or alike: ``forward(x, wav_lens, dynchunktrain_config=...)``.
     projection : torch.nn.Module
         Maps encoder outputs to the joint network's input.
-    searcher : speechbrain.decoders.transducer.TransducerBeamSearcher
-        Greedy searcher.
+    searcher : summarymixing.transducer.search.TransducerSearcher
+        Greedy or beam search, each utterance up to its own length.
     features : torch.Tensor
         Front-end output ``[batch, time, features]`` (padded).
     relative_lengths : torch.Tensor
@@ -62,8 +40,7 @@ def decode_masked(encoder, projection, searcher, features, relative_lengths, con
 
     Example
     -------
-    >>> from speechbrain.decoders.transducer import TransducerBeamSearcher
-    >>> from speechbrain.lobes.models.transformer.TransformerASR import EncoderWrapper, TransformerASR
+        >>> from speechbrain.lobes.models.transformer.TransformerASR import EncoderWrapper, TransformerASR
     >>> from speechbrain.nnet.embedding import Embedding
     >>> from speechbrain.nnet.linear import Linear
     >>> from speechbrain.nnet.RNN import LSTM
@@ -72,7 +49,8 @@ def decode_masked(encoder, projection, searcher, features, relative_lengths, con
     >>> _ = torch.manual_seed(0)
     >>> asr = TransformerASR(5, 8, d_model=16, nhead=2, num_encoder_layers=1, num_decoder_layers=0, d_ffn=32,
     ...     encoder_module="conformer", attention_type="RelPosMHAXL", normalize_before=True, causal=False).eval()
-    >>> searcher = TransducerBeamSearcher([Embedding(5, 4), LSTM(8, input_size=4)], Transducer_joint(joint="sum"),
+    >>> from summarymixing.transducer.search import TransducerSearcher
+    >>> searcher = TransducerSearcher([Embedding(5, 4), LSTM(8, input_size=4)], Transducer_joint(joint="sum"),
     ...     [Linear(input_size=8, n_neurons=5)], blank_id=0, beam_size=1)
     >>> hypotheses = decode_masked(EncoderWrapper(asr), Linear(input_size=16, n_neurons=8), searcher,
     ...     torch.randn(2, 20, 8), torch.tensor([1.0, 0.6]), DynChunkTrainConfig(4, 2))
@@ -80,4 +58,4 @@ def decode_masked(encoder, projection, searcher, features, relative_lengths, con
     2
     """
     encoded = projection(encoder(features, relative_lengths, dynchunktrain_config=config))
-    return greedy_decode(searcher, encoded, relative_to_absolute_lengths(relative_lengths, encoded.shape[1]))
+    return searcher.decode(encoded, relative_to_absolute_lengths(relative_lengths, encoded.shape[1]))

@@ -27,10 +27,12 @@ from dataclasses import dataclass
 import soundfile
 import torch
 import torchaudio
+from speechbrain.decoders.transducer import TransducerGreedySearcherStreamingContext
 from speechbrain.inference.ASR import ASRStreamingContext, StreamingASR
 from speechbrain.inference.interfaces import Pretrained
 
 from summarymixing.run_folder import check_yaml_code
+from summarymixing.transducer.search import TransducerBeamStreamingContext, searcher_for
 
 
 @dataclass
@@ -47,6 +49,11 @@ class StreamingTransducerASR(StreamingASR):
     Load a run folder with ``StreamingTransducerASR.from_hparams(source=RUN_DIR, hparams_file="inference.yaml",
     savedir=RUN_DIR + "/inference")``. The YAML is checked before it is loaded (see
     :mod:`summarymixing.run_folder`; ``allow_any_code=True`` skips the check for a trusted folder).
+
+    It decodes as the run's WER table did (the folder's ``beam_size``, and its ``lm`` folder with ``lm_weight``
+    when the run fused an LM); :meth:`use_searcher` changes that. Beam search gives out, after each chunk, the
+    tokens that every hypothesis of the beam shares, and the rest of the best hypothesis at the end of the stream,
+    so the text of a stream is the best hypothesis of decoding the whole utterance at once.
 
     Needs the hparams ``front_end`` (a :class:`~summarymixing.encoders.frontend.FrontEnd`, also a module) and
     SpeechBrain's streaming decoding keys; modules ``front_end``, ``enc`` and ``proj_enc``.
@@ -94,7 +101,39 @@ class StreamingTransducerASR(StreamingASR):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path} not found: is {source} the folder of a finished training run?")
         check_yaml_code(path, allow_any_code)
-        return super().from_hparams(source=source, hparams_file=hparams_file, **kwargs)
+        asr = super().from_hparams(source=source, hparams_file=hparams_file, **kwargs)
+        lm_folder = os.path.join(source, "lm")
+        asr.use_searcher(
+            beam_size=getattr(asr.hparams, "beam_size", 1),
+            lm_folder=lm_folder if os.path.isdir(lm_folder) else None,
+            lm_weight=getattr(asr.hparams, "lm_weight", 0.0),
+            tokenizer_file=os.path.join(source, "tokenizer.ckpt"),
+        )
+        return asr
+
+    def use_searcher(self, beam_size=1, lm_folder=None, lm_weight=0.0, tokenizer_file=None):
+        """Decodes from now on with greedy search (``beam_size`` 1) or beam search, with the RNN LM of an LM run
+        folder fused (see :func:`summarymixing.transducer.search.searcher_for`).
+
+        Arguments
+        ---------
+        beam_size : int
+            1: greedy.
+        lm_folder : str, optional
+            A run folder of ``recipes/lm/train.py`` trained with this model's tokenizer.
+        lm_weight : float
+            The LM's weight.
+        tokenizer_file : str, optional
+            This model's SentencePiece model, to check the LM's against.
+        """
+        self.searcher = searcher_for(self.hparams.transducer, beam_size, lm_folder, lm_weight, tokenizer_file)
+        self.searcher.to(self.device).eval()
+        if beam_size == 1:
+            self.hparams.make_decoder_streaming_context = TransducerGreedySearcherStreamingContext
+            self.hparams.decoding_function = self.searcher.greedy_search_streaming
+        else:
+            self.hparams.make_decoder_streaming_context = TransducerBeamStreamingContext
+            self.hparams.decoding_function = self.searcher.beam_search_streaming
 
     def get_chunk_size_frames(self, dynchunktrain_config):
         """The number of audio samples of one chunk: ``chunk_size`` encoder frames.
@@ -194,6 +233,8 @@ class StreamingTransducerASR(StreamingASR):
             One text per stream of the batch.
         """
         encoded = self.encode_chunk(context, chunk, chunk_len, final=final)
+        if isinstance(context.decoder_context, TransducerBeamStreamingContext):
+            context.decoder_context.final = final
         words, _ = self.decode_chunk(context, encoded)
         return words
 
