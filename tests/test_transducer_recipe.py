@@ -1,12 +1,14 @@
 """The transducer recipe end to end on a slice of the mini corpus with a tiny model.
 
 One short training run (module fixture) is checked for falling loss, the WER files, checkpoints and the exported
-run folder; ``transcribe.py`` on every test utterance gives exactly the table's streamed hypotheses; a 2-process
-DDP run, a bf16 run and a kill-and-resume run use the same tiny setup.
+run folder; ``transcribe.py`` on every test utterance gives exactly the table's streamed hypotheses, in greedy and
+in beam search with an RNN LM trained by the LM recipe on the run's tokenizer; a 2-process DDP run, a bf16 run and
+a kill-and-resume run use the same tiny setup.
 """
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +17,7 @@ import time
 import pytest
 import soundfile
 
+from summarymixing.lm.folder import load_lm_folder
 from summarymixing.recipe_brain import read_training_cost
 from summarymixing.transducer.wer_table import FULL_CONTEXT
 
@@ -22,6 +25,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(REPO, "recipes", "transducer", "train.py")
 TRANSCRIBE = os.path.join(REPO, "recipes", "transducer", "transcribe.py")
 HPARAMS = os.path.join(REPO, "hparams", "transducer", "mini.yaml")
+LM_TRAIN = os.path.join(REPO, "recipes", "lm", "train.py")
+LM_HPARAMS = os.path.join(REPO, "hparams", "lm", "transducer_mini_rnnlm.yaml")
 
 # A tiny model on 96 training / 16 dev / 16 test utterances, fixed batches; one chunk size, two left contexts.
 TINY = {
@@ -98,10 +103,11 @@ def test_training_loss_falls_and_outputs_exist(trained_run):
     with open(os.path.join(output_folder, "wer.json")) as wer_file:
         wers = json.load(wer_file)
     expected = {FULL_CONTEXT} | {
-        f"chunk640ms_left{left}_{mode}" for left in ("2", "inf") for mode in ("masked", "streamed")
+        f"chunk640ms_left{left}_{mode}" for left in ("2", "inf") for mode in ("masked", "streamed", "streamed_rtf")
     }
     assert set(wers) == expected
     assert all(0 <= value <= 100 * 10 for value in wers.values())
+    assert all(0 < wers[f"chunk640ms_left{left}_streamed_rtf"] < 10 for left in ("2", "inf"))
     assert "| full context |" in open(os.path.join(output_folder, "wer.md")).read()
     assert "| setting |" in log  # the table is printed
 
@@ -117,34 +123,77 @@ def test_training_loss_falls_and_outputs_exist(trained_run):
         assert os.path.isfile(output_folder / name), name
 
 
+def transcribe_test_set(output_folder, left, *options):
+    """transcribe.py on every test utterance of a run folder: ``({utterance: transcript}, the WER table's
+    hypotheses)``."""
+    with open(output_folder / "test-clean.csv") as manifest:
+        rows = [line.split(",") for line in manifest.read().splitlines()[1:]]
+    audio = {row[0]: row[2] for row in rows}
+    transcripts = output_folder / f"transcripts_{left}.json"
+    command = [sys.executable, TRANSCRIBE, str(output_folder), *audio.values(), "--quiet", "--json", str(transcripts)]
+    command += ["--chunk-ms", "640"] + ([] if left is None else ["--left-chunks", left]) + list(options)
+    result = subprocess.run(command, cwd=REPO, env=run_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(transcripts) as transcripts_file:
+        transcribed = json.load(transcripts_file)
+    with open(output_folder / "hypotheses_test-clean.json") as hypotheses_file:
+        table = json.load(hypotheses_file)
+    return {utterance: transcribed[path] for utterance, path in audio.items()}, table
+
+
 def test_transcribe_gives_the_tables_streamed_hypotheses(trained_run):
     """The table's streamed column is the path users run: transcribe.py's transcript of every test utterance is
     the table's streamed hypothesis, and the masked decoding of the whole utterance gives the same words."""
     output_folder, _ = trained_run
-    with open(output_folder / "test-clean.csv") as manifest:
-        rows = [line.split(",") for line in manifest.read().splitlines()[1:]]
-    audio = {row[0]: row[2] for row in rows}
-    with open(output_folder / "hypotheses_test-clean.json") as hypotheses_file:
-        table = json.load(hypotheses_file)
     for left in ("2", None):
-        transcripts = output_folder / f"transcripts_{left}.json"
-        command = [
-            sys.executable,
-            TRANSCRIBE,
-            str(output_folder),
-            *audio.values(),
-            "--quiet",
-            "--json",
-            str(transcripts),
-        ]
-        command += ["--chunk-ms", "640"] + ([] if left is None else ["--left-chunks", left])
-        result = subprocess.run(command, cwd=REPO, env=run_env(), capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stderr[-3000:]
-        with open(transcripts) as transcripts_file:
-            transcribed = json.load(transcripts_file)
+        transcribed, table = transcribe_test_set(output_folder, left)
         key = f"chunk640ms_left{'inf' if left is None else left}"
-        assert {utterance: transcribed[path] for utterance, path in audio.items()} == table[f"{key}_streamed"]
+        assert transcribed == table[f"{key}_streamed"]
         assert table[f"{key}_streamed"] == table[f"{key}_masked"]
+
+
+@pytest.fixture(scope="module")
+def rnn_lm_run(trained_run, tmp_path_factory):
+    """A tiny RNN LM trained on the mini transcripts with the trained run's tokenizer."""
+    output_folder, _ = trained_run
+    lm_folder = tmp_path_factory.mktemp("rnnlm") / "run"
+    lm = {"output_neurons": TINY["transducer"]["output_neurons"], "embedding_dim": 16, "rnn_neurons": 64,
+          "dnn_neurons": 32}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, LM_TRAIN, LM_HPARAMS, f"--output_folder={lm_folder}", "--noprogressbar",
+         f"--tokenizer_file={output_folder / 'tokenizer.ckpt'}", "--number_of_epochs=3", f"--lm={json.dumps(lm)}"],
+        cwd=REPO, env=run_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return lm_folder
+
+
+def test_the_rnn_lm_recipe_trains_on_the_transducers_tokenizer(trained_run, rnn_lm_run):
+    output_folder, _ = trained_run
+    losses = [float(line.split("valid loss: ")[1].split(",")[0]) for line in open(rnn_lm_run / "train_log.txt")]
+    assert len(losses) == 3 and losses[-1] < losses[0], losses
+    lm = load_lm_folder(str(rnn_lm_run), tokenizer_file=str(output_folder / "tokenizer.ckpt"))
+    assert type(lm).__name__ == "RNNLM" and lm.return_hidden
+    with pytest.raises(ValueError, match="differs from"):
+        load_lm_folder(str(rnn_lm_run), tokenizer_file=str(rnn_lm_run / "lm.yaml"))
+
+
+def test_beam_search_with_lm_masked_equals_streamed_equals_transcribe(trained_run, rnn_lm_run, tmp_path):
+    """The trained run decoded again (no training: its epochs are done) with beam search and the RNN LM: the
+    exported folder carries the search, and the masked, streamed and transcribe.py hypotheses are the same."""
+    trained_folder, _ = trained_run
+    output_folder = tmp_path / "beam"
+    shutil.copytree(trained_folder, output_folder, ignore=shutil.ignore_patterns("inference"))  # links into the run
+    log = run_recipe(output_folder, epochs=3, test_beam_size=4, lm_folder=str(rnn_lm_run), lm_weight=0.5)
+    assert "beam 4, RNN LM weight 0.5 decoding" in log
+    assert sorted(os.listdir(output_folder / "lm")) == ["lm.ckpt", "lm.yaml", "tokenizer.ckpt"]
+    for left in ("2", None):
+        transcribed, table = transcribe_test_set(output_folder, left)
+        key = f"chunk640ms_left{'inf' if left is None else left}"
+        assert transcribed == table[f"{key}_streamed"] == table[f"{key}_masked"]
+    greedy_transcribed, _ = transcribe_test_set(output_folder, None, "--beam-size", "1")
+    with open(trained_folder / "hypotheses_test-clean.json") as greedy_file:
+        assert greedy_transcribed == json.load(greedy_file)["chunk640ms_leftinf_streamed"]
 
 
 def test_streaming_transcription_prints_partial_results(trained_run):
@@ -209,7 +258,8 @@ def test_bf16_training_and_decoding(tmp_path):
     )  # fmt: skip
     assert "Using training precision: `--precision=bf16`" in open(output_folder / "log.txt").read()
     with open(output_folder / "wer.json") as wer_file:
-        assert set(json.load(wer_file)) == {FULL_CONTEXT, "chunk640ms_leftinf_masked", "chunk640ms_leftinf_streamed"}
+        keys = {FULL_CONTEXT} | {f"chunk640ms_leftinf_{column}" for column in ("masked", "streamed", "streamed_rtf")}
+        assert set(json.load(wer_file)) == keys
 
 
 def test_ddp_two_processes(tmp_path):

@@ -5,7 +5,9 @@ Trains a Conformer-transducer with Dynamic Chunk Training on a LibriSpeech-forma
 checkpoints, exports a run folder that ``summarymixing.transducer.inference.StreamingTransducerASR`` (SpeechBrain's
 ``StreamingASR``, exact from audio) loads, and writes a WER table: full context, and every chunk size and left
 context decoded with chunk masks on the whole utterance (``masked``) and truly from audio, chunk by chunk, by the
-exported folder (``streamed``, the path ``transcribe.py`` runs).
+exported folder (``streamed``, the path ``transcribe.py`` runs), with the real-time factor of the streamed
+decoding. Test decoding is greedy or, with ``test_beam_size`` above 1, beam search, with an RNN LM run folder of
+``recipes/lm/train.py`` fused when ``lm_folder`` is set (the paper YAMLs: beam 10, LM weight 0.5).
 
 Run (the bundled mini corpus, CPU, a few minutes):
     python recipes/transducer/train.py hparams/transducer/mini.yaml
@@ -26,6 +28,7 @@ from summarymixing import experiment
 from summarymixing.data.speech_text import speech_text_datasets
 from summarymixing.transducer.brain import TransducerBrain
 from summarymixing.transducer.inference import StreamingTransducerASR
+from summarymixing.transducer.search import searcher_for
 from summarymixing.transducer.wer_table import write_wer_table
 
 
@@ -33,6 +36,11 @@ def main():
     run = experiment.setup(sys.argv[1:])
     hparams = run.hparams
     train_data, valid_data, test_datasets, train_loader_opts = speech_text_datasets(hparams, hparams["tokenizer"].sp)
+    # Built before training, so that a wrong LM folder fails now rather than after the last epoch
+    test_searcher = searcher_for(
+        hparams["transducer"], hparams["test_beam_size"], hparams["lm_folder"], hparams["lm_weight"],
+        tokenizer_file=hparams["tokenizer"].prefix_model_file + ".model",
+    )  # fmt: skip
 
     asr_brain = TransducerBrain(
         modules=hparams["modules"],
@@ -57,9 +65,12 @@ def main():
             savedir=os.path.join(hparams["output_folder"], "inference"),
             run_opts={"device": str(asr_brain.device)},
         )
-        results, settings = asr_brain.evaluate_wer_table(test_datasets, streaming_asr)
+        results, settings = asr_brain.evaluate_wer_table(test_datasets, streaming_asr, test_searcher)
         table = write_wer_table(results, settings, hparams["output_folder"])
-        print(f"\nWER (%) on {', '.join(results)}, greedy decoding:\n{table}\n")
+        search = "greedy" if hparams["test_beam_size"] == 1 else f"beam {hparams['test_beam_size']}"
+        if hparams["lm_folder"] is not None:
+            search += f", RNN LM weight {hparams['lm_weight']}"
+        print(f"\nWER (%) on {', '.join(results)}, {search} decoding:\n{table}\n")
         print(f"Results, logs and the StreamingASR folder: {hparams['output_folder']}")
 
 

@@ -5,9 +5,14 @@ Loads the run folder with ``summarymixing.transducer.inference.StreamingTransduc
 ``StreamingASR``, exact from audio: the path of the WER table's ``streamed`` column), reads each audio file with
 soundfile, feeds it chunk by chunk and prints the transcript as each chunk arrives, then the final one.
 
-    python recipes/transducer/transcribe.py RUN_DIR AUDIO [AUDIO ...] [--chunk-ms 640] [--left-chunks 32]
+    python recipes/transducer/transcribe.py RUN_DIR AUDIO [AUDIO ...] [--chunk-ms 640] [--left-chunks 32] \
+        [--beam-size 10 [--lm-folder LM_RUN_DIR] [--lm-weight 0.5]]
 
 With several files, each final line is ``AUDIO<TAB>transcript``; ``--json FILE`` also writes ``{AUDIO: transcript}``.
+It decodes as the run's WER table did (greedy, or the run's beam search and LM); ``--beam-size N`` changes the
+search, with ``--lm-folder DIR`` (an RNN LM run of ``recipes/lm/train.py`` on this model's tokenizer) fused at
+``--lm-weight`` (default 0.5, as published). In beam search a chunk's text is what every hypothesis of the beam
+agrees on; the end of the file settles the rest.
 The run folder's YAML is checked before it is loaded (no code outside torch, SpeechBrain, sentencepiece and
 summarymixing); ``--allow-any-code`` skips the check for a folder you trust.
 
@@ -32,6 +37,9 @@ def main(argv=None):
     parser.add_argument("audio", nargs="+", help="audio files soundfile can read (wav, flac, ogg, mp3)")
     parser.add_argument("--chunk-ms", type=int, default=640, help="chunk size in milliseconds (default 640)")
     parser.add_argument("--left-chunks", type=int, default=None, help="left context in chunks (default unlimited)")
+    parser.add_argument("--beam-size", type=int, help="1: greedy; more: beam search (default: the run's search)")
+    parser.add_argument("--lm-folder", help="an RNN LM run folder to fuse in beam search")
+    parser.add_argument("--lm-weight", type=float, default=0.5, help="the LM's weight (default 0.5)")
     parser.add_argument("--quiet", action="store_true", help="print only the final transcripts")
     parser.add_argument("--json", help="also write {audio: transcript} to this file")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
@@ -40,13 +48,19 @@ def main(argv=None):
 
     if args.left_chunks is not None and args.left_chunks < 0:
         parser.error(f"--left-chunks must be >= 0, got {args.left_chunks}")
+    if args.beam_size is not None and args.beam_size < 1:
+        parser.error(f"--beam-size must be >= 1, got {args.beam_size}")
+    if args.lm_folder is not None and (args.beam_size or 1) == 1:
+        parser.error("--lm-folder needs beam search: give --beam-size above 1")
     run_dir = os.path.abspath(args.run_dir)
     try:
         asr = StreamingTransducerASR.from_hparams(
             source=run_dir, savedir=os.path.join(run_dir, "inference"), allow_any_code=args.allow_any_code,
             run_opts={"device": args.device},
         )  # fmt: skip
-    except (FileNotFoundError, UnsafeYamlError) as error:
+        if args.beam_size is not None:
+            asr.use_searcher(args.beam_size, args.lm_folder, args.lm_weight, os.path.join(run_dir, "tokenizer.ckpt"))
+    except (FileNotFoundError, UnsafeYamlError, ValueError) as error:
         raise SystemExit(f"transcribe.py: {error}") from error
     frame_ms = 1000 * asr.mods.front_end.frame_samples / asr.hparams.sample_rate
     if args.chunk_ms <= 0 or args.chunk_ms % frame_ms:

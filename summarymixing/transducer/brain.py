@@ -8,6 +8,7 @@ Authors
 import json
 import os
 import shutil
+import time
 
 import speechbrain as sb
 import torch
@@ -15,9 +16,10 @@ from hyperpyyaml import resolve_references
 from speechbrain.utils.logger import get_logger
 from tqdm import tqdm
 
+from summarymixing.lm.folder import LM_FILES
 from summarymixing.recipe_brain import RecipeBrain
 from summarymixing.run_folder import included_values, write_atomically
-from summarymixing.transducer.decoding import decode_masked, greedy_decode
+from summarymixing.transducer.decoding import decode_masked
 from summarymixing.transducer.loss import relative_to_absolute_lengths
 from summarymixing.transducer.wer_table import FULL_CONTEXT, MODES, streaming_settings
 
@@ -69,7 +71,7 @@ class TransducerBrain(RecipeBrain):
         hypotheses = None
         if stage == sb.Stage.VALID and self.is_search_epoch():
             lengths = relative_to_absolute_lengths(frame_lens, encoded.shape[1])
-            hypotheses = greedy_decode(self.hparams.transducer["greedy_searcher"], encoded.detach(), lengths)
+            hypotheses = self.hparams.transducer["greedy_searcher"].decode(encoded.detach(), lengths)
         return ctc_log_probs, encoded, predicted, frame_lens, hypotheses
 
     def is_search_epoch(self):
@@ -130,18 +132,25 @@ class TransducerBrain(RecipeBrain):
         self.load_best_average(self.hparams.transducer["model"], self.hparams.avg_checkpoints, max_key, min_key)
 
     def export_for_inference(self, hparams_folder):
-        """Writes the run folder's ``inference.yaml`` (``hparams_folder``'s, with this run's model values), the
-        model's weights, the feature normaliser and the tokenizer, for :class:`StreamingTransducerASR`."""
+        """Writes the run folder's ``inference.yaml`` (``hparams_folder``'s, with this run's model values and test
+        search), the model's weights, the feature normaliser, the tokenizer and, when the test search fuses an LM,
+        the LM folder's files in ``lm/``, for :class:`StreamingTransducerASR`."""
         folder = self.hparams.output_folder
+        search = {"beam_size": self.hparams.test_beam_size, "lm_weight": 0.0}
+        if self.hparams.lm_folder is not None:
+            search["lm_weight"] = self.hparams.lm_weight
+            os.makedirs(os.path.join(folder, "lm"), exist_ok=True)
+            for name in LM_FILES:
+                shutil.copyfile(os.path.join(self.hparams.lm_folder, name), os.path.join(folder, "lm", name))
         torch.save(self.hparams.transducer["model"].state_dict(), os.path.join(folder, "model.ckpt"))
         self.hparams.transducer["normalize"]._save(os.path.join(folder, "normalize.ckpt"))
         shutil.copyfile(self.hparams.tokenizer.prefix_model_file + ".model", os.path.join(folder, "tokenizer.ckpt"))
         architecture = included_values(os.path.join(hparams_folder, "model.yaml"), self.hparams.transducer)
         with open(os.path.join(hparams_folder, "inference.yaml"), encoding="utf-8") as template:
-            resolved = resolve_references(template, overrides={"transducer": architecture})
+            resolved = resolve_references(template, overrides={"transducer": architecture, **search})
         write_atomically(os.path.join(folder, "inference.yaml"), resolved.getvalue())
 
-    def evaluate_wer_table(self, test_sets, streaming_asr):
+    def evaluate_wer_table(self, test_sets, streaming_asr, searcher):
         """Decodes every test set with full context and every chunked setting, masked and streamed from audio.
 
         Arguments
@@ -149,26 +158,32 @@ class TransducerBrain(RecipeBrain):
         test_sets : dict
             ``{name: DynamicItemDataset}``.
         streaming_asr : StreamingTransducerASR
-            The exported run folder, loaded: the streamed column runs it on each utterance's audio.
+            The exported run folder, loaded with the same search: the streamed column runs it on each utterance's
+            audio, chunk by chunk.
+        searcher : summarymixing.transducer.search.TransducerSearcher
+            The search of the masked columns (greedy or beam search, with or without LM).
 
         Returns
         -------
         results : dict
-            ``{test_set: {key: WER in percent}}``.
+            ``{test_set: {key: WER in percent}}``, plus ``<setting>_streamed_rtf``: the real-time factor of the
+            streamed decoding (seconds of computation per second of audio, front end to text).
         settings : list of str
             The chunked settings' names, in table order.
         """
         self.modules.eval()
+        searcher.to(self.device).eval()
         settings = streaming_settings(
             self.hparams.test_chunk_sizes_ms, self.hparams.test_left_contexts_chunks, self.hparams.encoder_frame_ms
         )
-        searcher = self.hparams.transducer["greedy_searcher"]
+        sample_rate = self.hparams.transducer["sample_rate"]
         results = {}
         for test_name, dataset in test_sets.items():
             loader = self.make_dataloader(dataset, sb.Stage.TEST, ckpt_prefix=None, **self.hparams.test_dataloader_opts)
             keys = [FULL_CONTEXT] + [f"{name}_{mode}" for name, _ in settings for mode in MODES]
             metrics = {key: self.hparams.error_rate_computer() for key in keys}
             texts = {key: {} for key in keys}
+            streaming_seconds, audio_seconds = {name: 0.0 for name, _ in settings}, 0.0
             for batch in tqdm(loader, desc=f"WER table {test_name}", disable=self.noprogressbar):
                 batch = batch.to(self.device)
                 wavs, wav_lens = batch.sig
@@ -187,10 +202,13 @@ class TransducerBrain(RecipeBrain):
                     for utterance, hypothesis in zip(batch.id, tokens):
                         texts[key][utterance] = " ".join(self.hparams.tokenizer.sp.decode_ids(hypothesis).split())
                 samples = torch.round(wav_lens * wavs.shape[1]).long()
-                for utterance, wav, length in zip(batch.id, wavs, samples):
-                    for name, config in settings:
+                audio_seconds += float(samples.sum()) / sample_rate
+                for name, config in settings:
+                    started = time.perf_counter()
+                    for utterance, wav, length in zip(batch.id, wavs, samples):
                         text = "".join(streaming_asr.transcribe_waveform_streaming(wav[:length].cpu(), config))
                         texts[f"{name}_streamed"][utterance] = " ".join(text.split())
+                    streaming_seconds[name] += time.perf_counter() - started
                 for key in keys:
                     words = [texts[key][utterance].split() for utterance in batch.id]
                     metrics[key].append(batch.id, words, batch.wrd_words)
@@ -199,6 +217,8 @@ class TransducerBrain(RecipeBrain):
                 if differ:
                     logger.warning(f"{test_name} {name}: masked and streamed hypotheses differ for {differ} utterances")
             results[test_name] = {key: metric.summarize("error_rate") for key, metric in metrics.items()}
+            for name, _ in settings:
+                results[test_name][f"{name}_streamed_rtf"] = streaming_seconds[name] / max(audio_seconds, 1e-9)
             write_atomically(
                 os.path.join(self.hparams.output_folder, f"hypotheses_{test_name}.json"), json.dumps(texts, indent=1)
             )

@@ -3,7 +3,8 @@
 A setting is full context, or a chunk size in milliseconds with a left context in chunks (``None`` = unlimited),
 decoded either with chunk masks on the whole utterance (``masked``) or chunk by chunk from audio (``streamed``,
 by ``summarymixing.transducer.inference.StreamingTransducerASR``). Its key is
-``full_context`` or ``chunk<ms>ms_left<chunks|inf>_<masked|streamed>``, e.g. ``chunk640ms_leftinf_streamed``.
+``full_context`` or ``chunk<ms>ms_left<chunks|inf>_<masked|streamed>``, e.g. ``chunk640ms_leftinf_streamed``;
+``<setting>_streamed_rtf`` is the real-time factor of its streamed decoding.
 
 Authors
  * SummaryMixing contributors 2026
@@ -59,12 +60,13 @@ def streaming_settings(chunk_sizes_ms, left_contexts_chunks, frame_ms):
 
 
 def format_markdown(results, settings):
-    """Formats a WER table, one row per setting and a masked and a streamed column per test set.
+    """Formats a WER table, one row per setting; per test set, a masked and a streamed WER column and the real-time
+    factor of the streamed decoding.
 
     Arguments
     ---------
     results : dict
-        ``{test_set: {key: WER in percent}}``.
+        ``{test_set: {key: WER in percent, <setting>_streamed_rtf: real-time factor}}``.
     settings : list of str
         Setting names without mode suffix, in row order.
 
@@ -76,19 +78,25 @@ def format_markdown(results, settings):
     Example
     -------
     >>> print(format_markdown({"test": {"full_context": 9.5, "chunk640ms_leftinf_masked": 10.0,
-    ...     "chunk640ms_leftinf_streamed": 10.0}}, ["chunk640ms_leftinf"]))
-    | setting | test masked | test streamed |
-    |---|---|---|
-    | full context | 9.50 | - |
-    | chunk 640 ms, left inf | 10.00 | 10.00 |
+    ...     "chunk640ms_leftinf_streamed": 10.0, "chunk640ms_leftinf_streamed_rtf": 0.0412}}, ["chunk640ms_leftinf"]))
+    | setting | test masked | test streamed | test streamed RTF |
+    |---|---|---|---|
+    | full context | 9.50 | - | - |
+    | chunk 640 ms, left inf | 10.00 | 10.00 | 0.041 |
     """
-    header = ["setting"] + [f"{test_set} {mode}" for test_set in results for mode in MODES]
+    header = ["setting"] + [f"{test_set} {column}" for test_set in results for column in (*MODES, "streamed RTF")]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines.append("| full context | " + " | ".join(f"{wers[FULL_CONTEXT]:.2f} | -" for wers in results.values()) + " |")
+    lines.append(
+        "| full context | " + " | ".join(f"{wers[FULL_CONTEXT]:.2f} | - | -" for wers in results.values()) + " |"
+    )
     for setting in settings:
         chunk, left = setting.split("_")
         label = f"chunk {chunk[len('chunk') : -len('ms')]} ms, left {left[len('left') :]}"
-        cells = [f"{wers[f'{setting}_{mode}']:.2f}" for wers in results.values() for mode in MODES]
+        cells = []
+        for wers in results.values():
+            cells += [f"{wers[f'{setting}_{mode}']:.2f}" for mode in MODES]
+            rtf = wers.get(f"{setting}_streamed_rtf")
+            cells.append("-" if rtf is None else f"{rtf:.3f}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
