@@ -90,8 +90,7 @@ def format_markdown(results, settings):
         "| full context | " + " | ".join(f"{wers[FULL_CONTEXT]:.2f} | - | -" for wers in results.values()) + " |"
     )
     for setting in settings:
-        chunk, left = setting.split("_")
-        label = f"chunk {chunk[len('chunk') : -len('ms')]} ms, left {left[len('left') :]}"
+        label = setting_label(setting)
         cells = []
         for wers in results.values():
             cells += [f"{wers[f'{setting}_{mode}']:.2f}" for mode in MODES]
@@ -99,6 +98,20 @@ def format_markdown(results, settings):
             cells.append("-" if rtf is None else f"{rtf:.3f}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def setting_label(setting):
+    """A setting's name for a table row.
+
+    Example
+    -------
+    >>> setting_label("chunk640ms_leftinf"), setting_label("full_context")
+    ('chunk 640 ms, left inf', 'full context')
+    """
+    if setting == FULL_CONTEXT:
+        return "full context"
+    chunk, left = setting.split("_")
+    return f"chunk {chunk[len('chunk') : -len('ms')]} ms, left {left[len('left') :]}"
 
 
 def write_wer_table(results, settings, output_folder):
