@@ -1,9 +1,11 @@
 """Every benchmark runs end to end on the CPU in its smallest setting and prints its side-by-side table (the
 timings themselves are not checked: speed is proven by running the benchmarks, never by timed tests)."""
 
+import argparse
+
 import pytest
 
-from summarymixing.benchmarks import asr, cell, encoder, transducer, wav2vec2
+from summarymixing.benchmarks import asr, cell, decoding, encoder, figure2, transducer, wav2vec2
 from summarymixing.benchmarks.timing import Target
 
 
@@ -46,6 +48,25 @@ def test_wav2vec2_benchmark_runs_each_model_in_its_own_process(capsys):
     wav2vec2.main(["--quick", "--num-layers", "1", "--lengths", "2"])
     out = capsys.readouterr().out
     assert "parameters: SummaryMixing" in out and "| 2 | " in out and "failed" not in out
+
+
+def test_decoding_benchmark_runs_every_search_offline_and_streamed(capsys):
+    results = decoding.main(["--lengths", "2", "--chunks-ms", "640"])
+    out = capsys.readouterr().out
+    assert "| beam 10 + RNN LM | streamed 640 ms |" in out and "| greedy | offline |" in out
+    assert len(results) == 2 * 3 * 2 and all(rtf > 0 for rtf, _ in results.values())
+
+
+def test_figure2_quick_measures_every_mixer_in_its_own_process_and_draws_the_panels(capsys, tmp_path):
+    results = figure2.main(["--quick", "--plot", str(tmp_path / "figure2.png")])
+    out = capsys.readouterr().out
+    assert set(model for model, _, _ in results) == set(figure2.MODELS)
+    assert not [point for point in results.values() if "error" in point], results
+    assert "| FastFormer |" in out and "Decoding real-time factor" in out
+    assert (tmp_path / "figure2.png").stat().st_size > 10000
+    # a point that fails is reported as such, and the others still print
+    args = argparse.Namespace(rounds=1, threads=1, device="cpu", precision="fp32")
+    assert "error" in figure2.run_point("no such model", "train", 1, args)
 
 
 @pytest.mark.parametrize(
