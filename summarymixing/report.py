@@ -431,6 +431,7 @@ def main(argv=None):
         if not os.path.isdir(folder):
             raise SystemExit(f"report: {folder} is not a folder")
     out_folder = os.path.dirname(os.path.abspath(args.out))
+    os.makedirs(out_folder, exist_ok=True)
     markdown = report(args.folders, plot_folder=out_folder)
     with open(args.out + ".tmp", "w", encoding="utf-8") as stream:
         stream.write(markdown)
