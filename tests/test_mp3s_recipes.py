@@ -15,9 +15,11 @@ import sys
 import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
+from speechbrain.dataio.batch import PaddedBatch
 from speechbrain.utils.checkpoints import Checkpointer
 
 from summarymixing.experiment import compose, load
+from summarymixing.probes import ClassificationProbeBrain
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNNER = os.path.join(REPO, "recipes", "mp3s", "run_all.py")
@@ -177,3 +179,90 @@ def test_every_hparams_file_builds_its_probe(hparams_file, tiny_ssl_run, tmp_pat
     assert hparams["weighted_sum"].num_layers == NUM_HIDDEN
     assert {"weighted_sum", "head", "output_layer", "counter"} <= set(hparams["checkpointer"].recoverables)
     assert "ssl_encoder" not in hparams["checkpointer"].recoverables
+
+
+SLURP_TRAIN = os.path.join(REPO, "recipes", "mp3s", "slurp_intent", "train.py")
+SLURP_MINI = os.path.join(REPO, "hparams", "mp3s", "slurp_intent", "mini.yaml")
+
+
+def encoder_state(hparams):
+    return {name: value.clone() for name, value in hparams["ssl_encoder"].encoder.state_dict().items()}
+
+
+@pytest.mark.parametrize("finetune", [False, True])
+def test_a_finetuned_encoder_trains_with_its_own_optimiser_and_a_frozen_one_never_changes(
+    finetune, tiny_ssl_run, tmp_path, one_thread
+):
+    overrides = {"ssl_folder": str(tiny_ssl_run), "output_folder": str(tmp_path), "finetune": finetune,
+                 "encoder_freeze_steps": 1}  # fmt: skip
+    hparams = load(SLURP_MINI, overrides)
+    brain = ClassificationProbeBrain(modules=hparams["modules"], hparams=hparams, run_opts={"device": "cpu"})
+    brain.on_fit_start()
+    brain.modules.train()
+    torch.manual_seed(0)
+    batch = PaddedBatch([{"id": f"u{i}", "sig": torch.randn(16000 - 2000 * i), "label_encoded": torch.tensor([i])}
+                         for i in range(2)])  # fmt: skip
+    before = encoder_state(hparams)
+    brain.fit_batch(batch)  # the first step: a fine-tuned encoder is still held (encoder_freeze_steps: 1)
+    held = encoder_state(hparams)
+    brain.fit_batch(batch)
+    after = encoder_state(hparams)
+    assert all(torch.equal(before[name], held[name]) for name in before)
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    if not finetune:
+        assert not changed and brain.encoder_optimizer is None
+        assert set(brain.optimizers_dict) == {"model_optimizer", "weights_optimizer"}
+        return
+    assert changed and all(name.startswith("context_encoder.") for name in changed)  # the front end stays frozen
+    assert not hparams["ssl_encoder"].encoder.frontend.training
+    assert isinstance(brain.encoder_optimizer, torch.optim.Adam)
+    assert brain.encoder_optimizer.param_groups[0]["lr"] == hparams["lr_encoder"] == 0.0001
+    assert brain.model_optimizer.param_groups[0]["lr"] == hparams["lr"]
+    encoder_ids = {id(p) for p in hparams["ssl_encoder"].parameters()}
+    assert all(id(p) in encoder_ids for group in brain.encoder_optimizer.param_groups for p in group["params"])
+    assert not any(id(p) in encoder_ids for group in brain.model_optimizer.param_groups for p in group["params"])
+
+
+def slurp_command(ssl_folder, output_folder, mini_folder, *options, launcher=(sys.executable,)):
+    return [*launcher, SLURP_TRAIN, SLURP_MINI, f"--ssl_folder={ssl_folder}", f"--output_folder={output_folder}",
+            f"--mini_folder={mini_folder}", "--select_n=8", "--noprogressbar", *options]  # fmt: skip
+
+
+def test_runner_lays_frozen_and_finetuned_side_by_side_and_a_finetuned_probe_resumes_both_optimisers(
+    tiny_ssl_run, tmp_path, tmp_path_factory
+):
+    mini_folder = tmp_path_factory.getbasetemp() / "mini"
+    command = [sys.executable, RUNNER, f"tiny={tiny_ssl_run}", "--output", str(tmp_path), "--mini", "--tasks",
+               "slurp_intent", "--quick", "8", "--mini_folder", str(mini_folder), "--regimes", "frozen",
+               "finetuned", "--", "--number_of_epochs=1", "--noprogressbar"]  # fmt: skip
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    header = (tmp_path / "results.md").read_text().splitlines()[2]
+    assert "| slurp_intent bilstm: accuracy | slurp_intent bilstm fine-tuned: accuracy |" in header
+    folder = tmp_path / "tiny" / "slurp_intent" / "mini_finetuned"
+    (checkpoint,) = folder.glob("save/CKPT+*")
+    for name in ("ssl_encoder", "encoder_optimizer", "lr_annealing_encoder", "model_optimizer"):
+        assert (checkpoint / f"{name}.ckpt").is_file(), name
+    steps = max(state["step"] for state in torch.load(checkpoint / "encoder_optimizer.ckpt")["state"].values())
+    assert "lr_encoder: 1.00e-04" in (folder / "train_log.txt").read_text()
+
+    # a second epoch resumes from the checkpoint: both optimisers carry on from their saved state
+    again = subprocess.run(slurp_command(tiny_ssl_run, folder, mini_folder, "--finetune=True", "--number_of_epochs=2"),
+                           cwd=REPO, capture_output=True, text=True)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    newest = max(folder.glob("save/CKPT+*"), key=lambda path: path.stat().st_mtime)
+    for name, expected in (("encoder_optimizer", 2 * steps), ("model_optimizer", 2 * steps)):
+        state = torch.load(newest / f"{name}.ckpt")["state"]
+        assert max(value["step"] for value in state.values()) == expected, name
+
+
+def test_ddp_fine_tuning_with_two_processes(tiny_ssl_run, tmp_path, tmp_path_factory):
+    launcher = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2")
+    command = slurp_command(tiny_ssl_run, tmp_path / "ddp", tmp_path_factory.getbasetemp() / "mini",
+                            "--finetune=True", "--number_of_epochs=1", "--distributed_backend=gloo", "--device=cpu",
+                            launcher=launcher)  # fmt: skip
+    result = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert json.loads((tmp_path / "ddp" / "results.json").read_text())["head"] == "bilstm fine-tuned"

@@ -24,6 +24,10 @@ A smoke test of the whole benchmark (a few utterances per split, two epochs per 
     python recipes/mp3s/run_all.py results/wav2vec2/mini --output /tmp/mp3s --mini --quick 8 \
         -- --number_of_epochs=2
 
+Frozen and fine-tuned encoders side by side (arXiv 2407.13377's two regimes; a fine-tuned probe's folder ends in
+``_finetuned`` and its column in ``fine-tuned``):
+    python recipes/mp3s/run_all.py results/wav2vec2/mini --output results/mp3s_mini --mini --regimes frozen finetuned
+
 Arguments after ``--`` go to every recipe (e.g. ``--number_of_epochs=2``).
 
 Authors
@@ -31,6 +35,7 @@ Authors
 """
 
 import argparse
+import itertools
 import json
 import os
 import shlex
@@ -43,6 +48,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 # (probe name, recipe folder, full-scale hparams files by head, extra recipe arguments, extra
 # arguments of a --quick run), in the column order of the MP3S benchmark table.
+REGIMES = {"frozen": "", "finetuned": "_finetuned"}
+"""The encoder regimes and the suffix of their probes' output folders."""
 PROBES = [
     ("librispeech_asr", "librispeech_asr", ["bilstm", "contextnet"], [], []),
     ("commonvoice_cy", "commonvoice_asr", ["bilstm", "linear"], ["--language=cy"], []),
@@ -75,6 +82,10 @@ def parse_args(argv):
         "--launcher", default=sys.executable, help="command that runs a recipe, e.g. 'torchrun --nproc_per_node=4'"
     )
     parser.add_argument("--mini_folder", help="where the mini corpus is laid out (default OUTPUT/mini_data)")
+    parser.add_argument(
+        "--regimes", nargs="+", choices=REGIMES, default=["frozen"],
+        help="frozen encoders (MP3S), fine-tuned ones (--finetune=True), or both side by side",
+    )  # fmt: skip
     parser.add_argument(
         "--allow-any-code",
         action="store_true",
@@ -122,14 +133,15 @@ def probe_runs(args):
         for probe, recipe, heads, recipe_args, quick_args in PROBES:
             if probe not in args.tasks:
                 continue
-            for head in ["mini"] if args.mini else heads:
-                output_folder = os.path.join(args.output, encoder, probe, head)
+            for head, regime in itertools.product(["mini"] if args.mini else heads, args.regimes):
+                output_folder = os.path.join(args.output, encoder, probe, head + REGIMES[regime])
                 command = shlex.split(args.launcher) + [
                     os.path.join(REPO, "recipes", "mp3s", recipe, "train.py"),
                     os.path.join(REPO, "hparams", "mp3s", recipe, f"{head}.yaml"),
                     f"--ssl_folder={ssl_folder}",
                     f"--ssl_allow_any_code={args.allow_any_code}",
                     f"--output_folder={output_folder}",
+                    f"--finetune={regime == 'finetuned'}",
                     *recipe_args,
                 ]
                 if args.quick:

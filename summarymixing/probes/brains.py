@@ -17,11 +17,18 @@ and the hparams: ``model_opt_class``, ``weights_opt_class``, ``lr_annealing_mode
 ``lr_annealing_weights`` (``NewBobScheduler`` on the validation error, or ``LinearScheduler`` per
 epoch), ``epoch_counter``, ``train_logger`` and ``checkpointer``.
 
+With a fine-tuned encoder (:class:`summarymixing.probes.FineTunedEncoder`, ``finetune: True``), its trainable
+parameters get a third optimiser, ``encoder_opt_class``, annealed by ``lr_annealing_encoder`` (SpeechBrain's
+pattern for fine-tuning a self-supervised model: the encoder's own, smaller learning rate); the encoder's weights,
+that optimiser and its annealing join the checkpoints; for its first ``encoder_freeze_steps`` optimiser steps the
+encoder runs without gradients (the head learns first).
+
 Authors
  * SummaryMixing contributors 2026
 """
 
 import speechbrain as sb
+import torch
 from speechbrain.nnet.schedulers import LinearScheduler, update_learning_rate
 from speechbrain.utils.metric_stats import ErrorRateStats, MetricStats
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -54,8 +61,13 @@ class ProbeBrain(RecipeBrain):
         torch.Tensor
             The probe input features.
         """
-        hidden = self.modules.ssl_encoder(wavs, wav_lens)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.encoder_held()):
+            hidden = self.modules.ssl_encoder(wavs, wav_lens)
         return self.modules.weighted_sum(hidden)
+
+    def encoder_held(self):
+        """Whether a fine-tuned encoder is still within its first ``encoder_freeze_steps`` optimiser steps."""
+        return self.optimizer_step < getattr(self.hparams, "encoder_freeze_steps", 0)
 
     def layer_weights(self):
         """Returns the normalised layer weights as a list of floats (layer 0 = encoder input)."""
@@ -76,21 +88,33 @@ class ProbeBrain(RecipeBrain):
                 self.modules[name] = DDP(module, device_ids=None, find_unused_parameters=self.find_unused_parameters)
 
     def init_optimizers(self):
-        """Creates the head optimiser and the layer-weights optimiser (both checkpointed)."""
+        """Creates the head optimiser, the layer-weights optimiser and, for a fine-tuned encoder, the encoder's
+        optimiser (all checkpointed, with the fine-tuned encoder's weights and annealing)."""
         weight_params = list(self.modules.weighted_sum.parameters())
-        weight_ids = {id(param) for param in weight_params}
-        head_params = [
-            param for param in self.modules.parameters() if param.requires_grad and id(param) not in weight_ids
-        ]
+        encoder_params = [param for param in self.modules.ssl_encoder.parameters() if param.requires_grad]
+        own_ids = {id(param) for param in weight_params + encoder_params}
+        head_params = [param for param in self.modules.parameters() if param.requires_grad and id(param) not in own_ids]
         self.model_optimizer = self.hparams.model_opt_class(head_params)
         self.weights_optimizer = self.hparams.weights_opt_class(weight_params)
         self.optimizers_dict = {
             "model_optimizer": self.model_optimizer,
             "weights_optimizer": self.weights_optimizer,
         }
+        recoverables = dict(self.optimizers_dict)
+        self.encoder_optimizer = None
+        if encoder_params:
+            self.encoder_optimizer = self.hparams.encoder_opt_class(encoder_params)
+            self.optimizers_dict["encoder_optimizer"] = self.encoder_optimizer
+            encoder = getattr(self.modules.ssl_encoder, "module", self.modules.ssl_encoder)  # DDP keeps it in .module
+            recoverables.update(
+                encoder_optimizer=self.encoder_optimizer,
+                ssl_encoder=encoder,
+                lr_annealing_encoder=self.hparams.lr_annealing_encoder,
+            )
         if self.checkpointer is not None:
-            for name, optimizer in self.optimizers_dict.items():
-                self.checkpointer.add_recoverable(name, optimizer)
+            for name, recoverable in recoverables.items():
+                if name not in self.checkpointer.recoverables:
+                    self.checkpointer.add_recoverable(name, recoverable)
 
     def stage_metrics(self, stage):
         """Returns the metrics of a finished VALID or TEST stage as a dict of floats.
@@ -128,11 +152,15 @@ class ProbeBrain(RecipeBrain):
             error = stage_stats[self.error_key]
             lr_model = _anneal(self.hparams.lr_annealing_model, self.model_optimizer, epoch, error)
             lr_weights = _anneal(self.hparams.lr_annealing_weights, self.weights_optimizer, epoch, error)
+            learning_rates = {"lr_model": lr_model, "lr_weights": lr_weights}
+            if getattr(self, "encoder_optimizer", None) is not None:
+                learning_rates["lr_encoder"] = _anneal(
+                    self.hparams.lr_annealing_encoder, self.encoder_optimizer, epoch, error
+                )
             self.hparams.train_logger.log_stats(
                 stats_meta={
                     "epoch": epoch,
-                    "lr_model": lr_model,
-                    "lr_weights": lr_weights,
+                    **learning_rates,
                     "layer_weights": " ".join(f"{w:.3f}" for w in self.layer_weights()),
                 },
                 train_stats=getattr(self, "train_stats", None),

@@ -56,6 +56,18 @@ def write_results(output_folder, task, head, metrics, reported, layer_weights):
     return path
 
 
+def head_label(hparams):
+    """The head's name in the results table: ``head_name``, with `` fine-tuned`` when the encoder was fine-tuned
+    (so a task's frozen and fine-tuned runs are two columns side by side).
+
+    Example
+    -------
+    >>> head_label({"head_name": "bilstm", "finetune": True}), head_label({"head_name": "linear"})
+    ('bilstm fine-tuned', 'linear')
+    """
+    return hparams["head_name"] + (" fine-tuned" if hparams.get("finetune") else "")
+
+
 def read_results(output_folder):
     """Reads the ``results.json`` of a finished probe, or returns None if it has not finished.
 

@@ -25,6 +25,9 @@ class WeightedLayerSum(torch.nn.Module):
     layer_norm : bool
         If True, each hidden state is layer-normalised (no affine parameters) before weighting,
         as SpeechBrain's ``WeightedSSLModel(layernorm=True)`` does.
+    last_layer_only : bool
+        Use the last hidden state alone (its weight fixed to 1, nothing learned): the usual input of a head on a
+        fine-tuned encoder.
 
     Example
     -------
@@ -34,15 +37,19 @@ class WeightedLayerSum(torch.nn.Module):
     torch.Size([2, 5, 8])
     >>> weighted_sum.layer_weights()
     [0.333..., 0.333..., 0.333...]
+    >>> last = WeightedLayerSum(num_layers=3, last_layer_only=True)
+    >>> torch.equal(last(hidden), hidden[-1]), last.layer_weights(), last.weights.requires_grad
+    (True, [0.0, 0.0, 1.0], False)
     """
 
-    def __init__(self, num_layers, layer_norm=False):
+    def __init__(self, num_layers, layer_norm=False, last_layer_only=False):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got {num_layers}")
         self.num_layers = num_layers
         self.layer_norm = layer_norm
-        self.weights = torch.nn.Parameter(torch.zeros(num_layers))
+        self.last_layer_only = last_layer_only
+        self.weights = torch.nn.Parameter(torch.zeros(num_layers), requires_grad=not last_layer_only)
 
     def forward(self, hidden_states):
         """Returns the weighted sum of the hidden states.
@@ -63,13 +70,19 @@ class WeightedLayerSum(torch.nn.Module):
                 f"time, dim], got shape {tuple(hidden_states.shape)}; set num_layers to the "
                 "encoder's num_hidden"
             )
+        if self.last_layer_only:
+            hidden_states = hidden_states[-1:]
         if self.layer_norm:
             hidden_states = F.layer_norm(hidden_states, hidden_states.shape[-1:])
+        if self.last_layer_only:
+            return hidden_states[0]
         norm_weights = F.softmax(self.weights, dim=0).to(hidden_states.dtype)
         return torch.einsum("l,lbtd->btd", norm_weights, hidden_states)
 
     def layer_weights(self):
         """Returns the current normalised layer weights ``softmax(w)`` as a list of floats."""
+        if self.last_layer_only:
+            return [0.0] * (self.num_layers - 1) + [1.0]
         return F.softmax(self.weights.detach().float(), dim=0).tolist()
 
 

@@ -28,7 +28,7 @@ import torch
 from speechbrain.utils.distributed import run_on_main
 
 from summarymixing import experiment
-from summarymixing.probes import CTCProbeBrain, write_results
+from summarymixing.probes import CTCProbeBrain, head_label, write_results
 from summarymixing.probes.data import add_audio, load_manifest
 from summarymixing.probes.recipe import fit_probe
 
@@ -77,7 +77,7 @@ def main(argv):
         kwargs={
             "output_folder": hparams["output_folder"],
             "task": f"commonvoice_{hparams['language']}",
-            "head": hparams["head_name"],
+            "head": head_label(hparams),
             "metrics": probe.test_stats,
             "reported": ["WER"],
             "layer_weights": probe.layer_weights(),

@@ -30,7 +30,7 @@ import torch
 from speechbrain.utils.distributed import run_on_main
 
 from summarymixing import experiment
-from summarymixing.probes import ClassificationProbeBrain, write_results
+from summarymixing.probes import ClassificationProbeBrain, head_label, write_results
 from summarymixing.probes.data import add_audio, add_labels, load_manifest
 from summarymixing.probes.recipe import fit_probe
 
@@ -77,7 +77,7 @@ def main(argv):
         kwargs={
             "output_folder": hparams["output_folder"],
             "task": "iemocap_emotion",
-            "head": hparams["head_name"],
+            "head": head_label(hparams),
             "metrics": metrics,
             "reported": ["accuracy"],
             "layer_weights": torch.tensor(fold_weights).mean(dim=0).tolist(),

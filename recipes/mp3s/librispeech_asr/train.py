@@ -26,7 +26,7 @@ import speechbrain as sb
 from speechbrain.utils.distributed import run_on_main
 
 from summarymixing import experiment
-from summarymixing.probes import CTCProbeBrain, write_results
+from summarymixing.probes import CTCProbeBrain, head_label, write_results
 from summarymixing.probes.data import add_audio, load_manifest
 from summarymixing.probes.recipe import fit_probe
 
@@ -89,7 +89,7 @@ def main(argv):
         kwargs={
             "output_folder": hparams["output_folder"],
             "task": "librispeech_asr",
-            "head": hparams["head_name"],
+            "head": head_label(hparams),
             "metrics": metrics,
             "reported": [f"WER {name}" for name in hparams["test_splits"]],
             "layer_weights": probe.layer_weights(),

@@ -28,7 +28,7 @@ import speechbrain as sb
 from speechbrain.utils.distributed import run_on_main
 
 from summarymixing import experiment
-from summarymixing.probes import ClassificationProbeBrain, write_results
+from summarymixing.probes import ClassificationProbeBrain, head_label, write_results
 from summarymixing.probes.data import add_audio, add_labels, load_manifest
 from summarymixing.probes.recipe import fit_probe
 
@@ -62,7 +62,7 @@ def main(argv):
         kwargs={
             "output_folder": hparams["output_folder"],
             "task": "slurp_intent",
-            "head": hparams["head_name"],
+            "head": head_label(hparams),
             "metrics": probe.test_stats,
             "reported": ["accuracy"],
             "layer_weights": probe.layer_weights(),

@@ -35,6 +35,7 @@ from summarymixing import experiment
 from summarymixing.probes import (
     ClassificationProbeBrain,
     cosine_scores,
+    head_label,
     read_trials,
     verification_metrics,
     write_results,
@@ -94,7 +95,7 @@ def verify(probe, embeddings, trials, hparams):
     write_results(
         hparams["output_folder"],
         task="voxceleb_verification",
-        head=hparams["head_name"],
+        head=head_label(hparams),
         metrics=metrics,
         reported=["EER"],
         layer_weights=probe.layer_weights(),
