@@ -129,3 +129,16 @@ def test_new_keys_are_added_and_settable_and_misuse_fails(tmp_path):
     unset = write(tmp_path / "unset.yaml", "extends: base.yaml\nnew_keys: [language]\n")
     with pytest.raises(HparamsError, match="new_keys lists 'language', which the file does not set"):
         compose(unset)
+
+
+def test_a_commented_list_of_preparation_steps_loads_as_steps(tmp_path):
+    """ruamel.yaml writes a commented key's list of tagged mappings so that it reads back as plain mappings: the
+    composed document must still build ``!name:`` steps (the paper MP3S YAMLs' data_preparation)."""
+    path = tmp_path / "steps.yaml"
+    path.write_text(
+        "folder: /data\nsteps:  # run in this order\n    - !name:os.path.join\n        a: !ref <folder>\n"
+        "        p: x\n    - !name:os.path.basename\n        p: y\n"
+    )
+    steps = load(str(path), {"folder": "/other"})["steps"]
+    assert [step.func.__name__ for step in steps] == ["join", "basename"]
+    assert steps[0].keywords == {"a": "/other", "p": "x"}

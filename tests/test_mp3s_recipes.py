@@ -18,6 +18,7 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.batch import PaddedBatch
 from speechbrain.utils.checkpoints import Checkpointer
 
+from summarymixing.data.mini import layout as mini_layout
 from summarymixing.experiment import compose, load
 from summarymixing.probes import ClassificationProbeBrain
 
@@ -266,3 +267,65 @@ def test_ddp_fine_tuning_with_two_processes(tiny_ssl_run, tmp_path, tmp_path_fac
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert json.loads((tmp_path / "ddp" / "results.json").read_text())["head"] == "bilstm fine-tuned"
+
+
+# (runner task, dataset layout, the dataset folder inside it): the full-scale heads, which the mini runs do not use
+PAPER_HEAD_DATA = {
+    "commonvoice_cy": ("commonvoice", "CommonVoice/cy"),
+    "commonvoice_eu": ("commonvoice", "CommonVoice/eu"),
+    "iemocap_emotion": ("iemocap", "IEMOCAP_full_release"),
+    "slurp_intent": ("slurp", "SLURP"),
+}
+
+
+def test_every_paper_head_runs_end_to_end_on_the_mini_layouts(tiny_ssl_run, tmp_path, tmp_path_factory):
+    """The paper YAMLs' heads (linear, BiLSTM, ContextNet, ECAPA; Basque's own YAML) train and test on the mini
+    corpus laid out in each dataset's real format, a few utterances and one epoch each: through the runner, and
+    LibriSpeech's directly (the mini layout has no test-other)."""
+    mini_folder = tmp_path_factory.getbasetemp() / "mini"
+    data = []
+    for task, (dataset, folder) in PAPER_HEAD_DATA.items():
+        mini_layout(dataset, str(mini_folder))
+        data += ["--data", f"{task}={mini_folder / folder}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable,
+        RUNNER,
+        f"tiny={tiny_ssl_run}",
+        "--output",
+        str(tmp_path),
+        "--tasks",
+        ",".join(PAPER_HEAD_DATA),
+        "--quick",
+        "8",
+        *data,
+        "--",
+        "--number_of_epochs=1",
+        "--noprogressbar",
+    ]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    table = (tmp_path / "results.md").read_text()
+    for column in (
+        "commonvoice_cy linear",
+        "commonvoice_eu bilstm",  # bilstm_eu.yaml: the BiLSTM head on Basque
+        "commonvoice_eu linear",
+        "iemocap_emotion linear",
+        "iemocap_emotion ecapa",
+        "slurp_intent linear",
+    ):
+        assert f"| {column}: " in table.splitlines()[2], column
+    assert " - " not in next(line for line in table.splitlines() if line.startswith("| tiny |"))
+
+    mini_layout("librispeech", str(mini_folder))
+    for head in ("contextnet", "bilstm"):
+        output = tmp_path / "librispeech" / head
+        command = [sys.executable, os.path.join(REPO, "recipes", "mp3s", "librispeech_asr", "train.py"),
+                   os.path.join(REPO, "hparams", "mp3s", "librispeech_asr", f"{head}.yaml"),
+                   f"--ssl_folder={tiny_ssl_run}", f"--output_folder={output}",
+                   f"--data_folder={mini_folder / 'LibriSpeech'}", "--select_n=8", "--number_of_epochs=1",
+                   "--test_splits=[test-clean]", f"--test_csv=[{output / 'save' / 'test-clean.csv'}]",
+                   "--noprogressbar"]  # fmt: skip
+        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert json.loads((output / "results.json").read_text())["head"] == head

@@ -162,6 +162,25 @@ def _prepare_data(steps):
         step()
 
 
+def _drop_comments_before_sequences(node):
+    """Removes the end-of-line comment of every key whose value is a sequence, in place.
+
+    ruamel.yaml 0.18 writes ``key:  # comment`` followed by a sequence whose first item is a tagged mapping as
+    ``- !name:f first_key: value``, which reads back as an untagged mapping: a list of ``!name:`` preparation steps
+    under a commented key came back as dictionaries. The comment is only cosmetic in the composed document.
+    """
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, list) and hasattr(node, "ca"):
+                node.ca.items.pop(key, None)
+                if hasattr(value, "ca"):  # a list from the command line has no comments
+                    value.ca.comment = None
+            _drop_comments_before_sequences(value)
+    elif isinstance(node, list):
+        for item in node:
+            _drop_comments_before_sequences(item)
+
+
 def compose(hparams_file, overrides=None):
     """The base YAML of ``hparams_file`` (following ``extends:``) and the overrides that turn it into the file.
 
@@ -247,6 +266,7 @@ def composed_document(base_file, overrides):
     with open(base_file, encoding="utf-8") as stream:
         tree = yaml.load(stream) or {}
     _merge(tree, overrides)
+    _drop_comments_before_sequences(tree)
     text = io.StringIO()
     yaml.dump(tree, text)
     document = io.StringIO(text.getvalue())
