@@ -6,7 +6,11 @@ costs several times the CPU time when the cores are busy.
 """
 
 import importlib.util
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +92,19 @@ def test_interrupted_run_resumes_from_its_checkpoint(run, one_thread):
     train, _ = read_log(folder)
     assert [line["step"] for line in train][-2:] == [STEPS, STEPS + 10]
     assert brain.optimizer_step == STEPS + 10
+
+
+def test_ddp_pretraining_with_two_processes(tmp_path):
+    """Two gloo processes pre-train a few steps (layer drop and the quantiser leave parameters without gradient
+    in some steps: find_unused_parameters) and rank 0 writes a checkpoint that loads."""
+    folder = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               str(ROOT / "recipes" / "wav2vec2" / "train.py"), str(HPARAMS), f"--output_folder={folder}",
+               "--optimizer_step_limit=6", "--distributed_backend=gloo", "--device=cpu", "--noprogressbar"]  # fmt: skip
+    result = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    cost = [json.loads(line) for line in (folder / "training_cost.jsonl").read_text().splitlines()]
+    assert cost and cost[-1]["devices"] == 2
+    assert load_pretrained(folder)(torch.randn(1, 16000)).shape[0] == 3
