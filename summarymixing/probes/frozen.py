@@ -41,12 +41,14 @@ class FrozenEncoder(torch.nn.Module):
     (2, 4)
     """
 
+    trainable = False
+
     def __init__(self, encoder):
         super().__init__()
         for name in ("num_hidden", "hidden_size"):
             if not isinstance(getattr(encoder, name, None), int):
                 raise TypeError(
-                    f"FrozenEncoder needs an encoder with an int attribute '{name}' "
+                    f"{type(self).__name__} needs an encoder with an int attribute '{name}' "
                     f"(see summarymixing.wav2vec2.load_pretrained); {type(encoder).__name__} has none"
                 )
         self.encoder = encoder.requires_grad_(False).eval()
@@ -69,7 +71,7 @@ class FrozenEncoder(torch.nn.Module):
         return super().train(False)
 
     def forward(self, wavs, wav_lens=None):
-        """Returns all hidden states, ``[num_hidden, batch, time, hidden_size]``, without grad.
+        """Returns all hidden states, ``[num_hidden, batch, time, hidden_size]`` (without grad when frozen).
 
         Arguments
         ---------
@@ -83,17 +85,17 @@ class FrozenEncoder(torch.nn.Module):
         torch.Tensor
             The hidden states.
         """
-        with torch.no_grad():
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.trainable):
             hidden = self.encoder(wavs, wav_lens)
         if hidden.dim() != 4 or hidden.shape[0] != self.num_hidden:
             raise ValueError(
-                f"the frozen encoder returned shape {tuple(hidden.shape)}, expected "
+                f"the probed encoder returned shape {tuple(hidden.shape)}, expected "
                 f"[num_hidden={self.num_hidden}, batch, time, hidden_size={self.hidden_size}]"
             )
         return hidden
 
 
-class FineTunedEncoder(torch.nn.Module):
+class FineTunedEncoder(FrozenEncoder):
     """Wraps a pre-trained encoder returning all hidden states so that it trains with the downstream head (the
     fine-tuned regime of arXiv 2407.13377), optionally with its feature extractor frozen.
 
@@ -125,24 +127,18 @@ class FineTunedEncoder(torch.nn.Module):
     ['encoder.layer.weight', 'encoder.layer.bias']
     """
 
+    trainable = True
+
     def __init__(self, encoder, freeze_frontend=True):
-        super().__init__()
-        for name in ("num_hidden", "hidden_size"):
-            if not isinstance(getattr(encoder, name, None), int):
-                raise TypeError(
-                    f"FineTunedEncoder needs an encoder with an int attribute '{name}' "
-                    f"(see summarymixing.wav2vec2.load_pretrained); {type(encoder).__name__} has none"
-                )
+        super().__init__(encoder)
         if freeze_frontend and not isinstance(getattr(encoder, "frontend", None), torch.nn.Module):
             raise TypeError(f"freeze_frontend needs the encoder's feature extractor as .frontend; "
                             f"{type(encoder).__name__} has none")  # fmt: skip
         encoder.freeze = False  # a PretrainedWav2Vec2 loaded frozen would otherwise stay in eval mode
-        self.encoder = encoder.requires_grad_(True)
+        encoder.requires_grad_(True)
         self.freeze_frontend = freeze_frontend
         if freeze_frontend:
             encoder.frontend.requires_grad_(False)
-        self.num_hidden = encoder.num_hidden
-        self.hidden_size = encoder.hidden_size
 
     def train(self, mode=True):
         """Sets the training mode; a frozen feature extractor stays in eval mode.
@@ -157,27 +153,10 @@ class FineTunedEncoder(torch.nn.Module):
         FineTunedEncoder
             self.
         """
-        super().train(mode)
+        torch.nn.Module.train(self, mode)
         if self.freeze_frontend:
             self.encoder.frontend.eval()
         return self
-
-    def forward(self, wavs, wav_lens=None):
-        """Returns all hidden states, ``[num_hidden, batch, time, hidden_size]``, with gradients.
-
-        Arguments
-        ---------
-        wavs : torch.Tensor
-            ``[batch, samples]`` waveforms.
-        wav_lens : torch.Tensor, optional
-            ``[batch]`` relative lengths in (0, 1].
-
-        Returns
-        -------
-        torch.Tensor
-            The hidden states.
-        """
-        return self.encoder(wavs, wav_lens)
 
 
 def ssl_encoder(encoder, finetune=False, freeze_frontend=True):

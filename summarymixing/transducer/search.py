@@ -155,19 +155,8 @@ class TransducerSearcher(TransducerBeamSearcher):
         return [b[0] for b in best], torch.tensor([s[0] for s in scores]).exp().mean(), best, scores
 
     def decode(self, tn_output, lengths=None):
-        """The best token sequence of each utterance of a padded batch.
-
-        Arguments
-        ---------
-        tn_output : torch.Tensor
-            Projected encoder output ``[batch, time, joint_dim]``.
-        lengths : torch.Tensor, optional
-            Valid frames per utterance (default: all).
-
-        Returns
-        -------
-        list of list of int
-        """
+        """The best token sequence (a list of int) of each utterance of a padded batch; arguments as
+        :meth:`forward`."""
         return self.forward(tn_output, lengths)[0]
 
     @staticmethod
