@@ -35,8 +35,11 @@ class LibriSpeechProbe(CTCProbeBrain):
     """Character CTC probe; tokens are decoded by the recipe's ``CTCTextEncoder``."""
 
     def decode_tokens(self, token_ids):
-        """Joins the characters of a greedy CTC output."""
-        return "".join(self.hparams.label_encoder.decode_ndim(token_ids))
+        """Joins the characters of a greedy CTC output; an output with no character (the CTC layer may be larger
+        than the training transcripts' alphabet) reads as the unknown label."""
+        encoder = self.hparams.label_encoder
+        unknown = encoder.ind2lab[self.hparams.unk_index]
+        return "".join(encoder.ind2lab.get(int(token), unknown) for token in token_ids)
 
 
 def dataio_prepare(hparams):
