@@ -115,8 +115,9 @@ def build_asr(hparams_name, target, folder):
 def calibrate_blank(asr, target, seconds=10.0, sharpness=60.0):
     """Makes the random model decide like a trained one: the output layer is scaled by ``sharpness`` (one label
     takes most of the probability at every lattice node, so the beam's alternatives are pruned as with a confident
-    model), then its blank row is shifted until greedy search writes about TOKENS_PER_SECOND tokens per second of
-    a random input. Returns the rate reached."""
+    model), then its blank row is shifted (bisection) until greedy search writes about TOKENS_PER_SECOND tokens per
+    second of a random input; the rate jumps with the shift (tokens come in bursts), so the closest shift tried is
+    kept. Returns the rate reached."""
     wav = random_audio(seconds, target.device)
     with torch.no_grad():
         frames, lengths = asr.mods.front_end(wav, torch.ones(1, device=target.device))
@@ -127,16 +128,19 @@ def calibrate_blank(asr, target, seconds=10.0, sharpness=60.0):
         weight.mul_(sharpness)
     blank_row = weight[asr.hparams.transducer["blank_index"]]
     original, low, high = blank_row.detach().clone(), -10.0, 10.0
-    rate = 0.0
+    closest = (float("inf"), 0.0, 0.0)  # (distance to the target rate, shift, rate)
     for _ in range(40):
         shift = (low + high) / 2
         with torch.no_grad():
             blank_row.copy_(original + shift)
         rate = len(asr.searcher.decode(encoded)[0]) / seconds
-        if abs(rate - TOKENS_PER_SECOND) < 0.5:
+        closest = min(closest, (abs(rate - TOKENS_PER_SECOND), shift, rate))
+        if closest[0] < 0.5:
             break
         low, high = (shift, high) if rate > TOKENS_PER_SECOND else (low, shift)
-    return rate
+    with torch.no_grad():
+        blank_row.copy_(original + closest[1])
+    return closest[2]
 
 
 def random_audio(seconds, device):
