@@ -178,12 +178,35 @@ def load_original_wav2vec2(checkpoint_folder, pretrainer):
                 f"{path}: a published wav2vec 2.0 checkpoint folder holds {sorted(PUBLISHED_WAV2VEC2)}"
             )
         module = getattr(pretrainer, part)
-        state = convert_original_checkpoint(torch.load(path, map_location="cpu"))
+        state = convert_original_checkpoint(read_state_dict(path))
         missing, unexpected = module.load_state_dict(state, strict=False)
         # the published front end leaves the filterbank outside the CNN; ours holds its constant buffers
         missing = [key for key in missing if not key.startswith("fbank.")]
         if missing or unexpected:
             raise ValueError(f"{path} does not match our {part}: missing {missing}, unexpected {unexpected}")
+
+
+PUBLISHED_CELL_PARTS = (*BRANCH_NAMES, "global_proj", "summary_local_merging")
+"""The names that only a published SummaryMixing cell's tensors carry."""
+
+
+def read_state_dict(path):
+    """A state_dict (names -> tensors) read from ``path`` with ``weights_only=True`` (no pickled code runs).
+
+    Raises
+    ------
+    ValueError
+        ``path`` is not a file PyTorch saved, or holds something else than a state_dict (what it holds named).
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises a different error for each kind of foreign file
+        raise ValueError(f"{path} is not a checkpoint PyTorch saved ({type(error).__name__}: {error})") from None
+    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
+        raise ValueError(f"{path} holds a {type(state_dict).__name__}, not a state_dict (names -> tensors)")
+    return state_dict
 
 
 def main(argv=None):
@@ -192,9 +215,22 @@ def main(argv=None):
     parser.add_argument("destination", help="where to write the converted state_dict")
     parser.add_argument("--transducer", action="store_true", help="a transducer's model list (swap CTC / output)")
     args = parser.parse_args(argv)
-    state_dict = torch.load(args.source, map_location="cpu")
-    torch.save(convert_original_checkpoint(state_dict, args.transducer), args.destination)
-    print(f"converted {len(state_dict)} tensors into {args.destination}")
+    if os.path.isdir(args.destination):
+        parser.error(f"{args.destination} is a folder: give the file to write")
+    try:
+        state_dict = read_state_dict(args.source)
+    except (OSError, ValueError) as error:
+        parser.error(str(error))
+    published = sorted({part for key in state_dict for part in key.split(".") if part in PUBLISHED_CELL_PARTS})
+    if not published:
+        parser.error(
+            f"{args.source} holds no tensor of the published SummaryMixing cell (names with "
+            f"{', '.join(PUBLISHED_CELL_PARTS)}): nothing to convert; is it already converted, or another model?"
+        )
+    temporary = f"{args.destination}.partial-{os.getpid()}"
+    torch.save(convert_original_checkpoint(state_dict, args.transducer), temporary)
+    os.replace(temporary, args.destination)
+    print(f"converted {len(state_dict)} tensors ({', '.join(published)}) into {args.destination}")
 
 
 if __name__ == "__main__":

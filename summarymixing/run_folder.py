@@ -1,53 +1,68 @@
 """Run folders: writing their files so that an interruption never leaves half a file, and reading their YAML
-without running code it should not run.
+without running code our own recipes would not run.
 
-A HyperPyYAML file is a program: ``!apply:os.system [...]`` runs a shell command while the file loads. That is
-fine for one's own runs and dangerous for a run folder downloaded from someone else. So everything in this
-package that loads a run folder's YAML (``StreamingTransducerASR.from_hparams``, ``transcribe.py``,
-``summarymixing.wav2vec2.load_pretrained``, the MP3S runner's ``--ssl_folder``) first checks every ``!new:``,
-``!name:``, ``!apply:``, ``!applyref:`` and ``!module:`` tag, in the file and the files it includes (``!include:``), and
-refuses anything outside torch, SpeechBrain, sentencepiece and summarymixing, and the parts of those that run
-commands or fetch code (:data:`REFUSED`). ``allow_any_code=True`` (``--allow-any-code`` on the command lines)
-turns the check off, for folders you trust.
+A HyperPyYAML file is a program: ``!apply:os.system [...]`` runs a shell command while the file loads, and so do
+YAML's own ``!!python/object/apply:`` tags and tuples that hold them (HyperPyYAML parses a plain ``(...)`` scalar
+with PyYAML's unsafe loader). That is fine for one's own runs and dangerous for a run folder from someone else.
+So everything in this package that loads a run folder's YAML (the ASR, SLU and KWS loaders,
+``StreamingTransducerASR.from_hparams``, ``transcribe.py``, ``summarymixing.wav2vec2.load_pretrained``, the MP3S
+runner's ``--ssl_folder``, LM folders) first checks it with :func:`check_yaml_code`, which accepts only:
 
-The check reads the YAML's tags as the YAML parser resolves them (``%TAG`` shorthands included), not as text.
-It is a guard against the obvious, not a sandbox: loading a checkpoint still unpickles what ``torch.load``
-accepts (tensors only, by default, in the pinned torch).
+- the exact callables our own YAMLs build, tag by tag (``!new:``, ``!name:``, ``!apply:``): an allow-list
+  derived from every file in ``hparams/`` (:func:`derive_allowed_code`, stored in ``allowed_code.txt``; a test
+  fails when a YAML of ours names a callable the list lacks). A function inside an allowed package is refused
+  unless one of our YAMLs calls it that way: ``!apply:torch.serialization.load`` is refused although
+  ``torch.nn.Linear`` is allowed;
+- HyperPyYAML's references (``!ref``, ``!copy``), ``!include:`` of files inside the same folder (checked too),
+  tuples without tags inside, and YAML's plain data tags (strings, numbers, lists, mappings);
+
+and nothing else: every other tag is refused, by name and line, in the file as written and again after its
+references are resolved (a reference can assemble a tag out of strings). It also refuses a folder that asks to
+load further folders unchecked (``allow_any_code: True`` inside it), URLs (nothing downloads), and documents
+that aliases expand beyond :data:`MAX_NODES` nodes. ``allow_any_code=True`` (``--allow-any-code`` on the
+command lines) turns the check off, for folders you trust.
+
+Checkpoints are read with ``torch.load(..., weights_only=True)``: tensors and plain containers, never pickled code.
 
 Authors
 -------
 * The summarymixing contributors (2026)
 """
 
+import functools
+import glob
 import os
+import pydoc
+import re
 
 import ruamel.yaml
 import ruamel.yaml.comments
+from hyperpyyaml import resolve_references
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-ALLOWED = ("torch", "speechbrain", "sentencepiece", "summarymixing")
-"""Top-level packages whose classes and functions a run folder's YAML may name."""
-
-REFUSED = (
-    "speechbrain.utils.superpowers",
-    "speechbrain.utils.fetching",
-    "speechbrain.utils.data_utils.download_file",
-    "speechbrain.inference",
-    "torch.hub",
-    "torch.utils.cpp_extension",
-    "torch.load",
-    "torch.jit.load",
-)
-"""Parts of the allowed packages that run shell commands, download or load code."""
+ALLOWED_CODE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "allowed_code.txt")
+"""The allow-list: one tag per line (``!new:torch.nn.Linear``), derived from ``hparams/`` by
+``python tools/update_allowed_code.py``."""
 
 CODE_TAGS = ("!new:", "!name:", "!apply:", "!applyref:", "!module:")
+DATA_TAGS = frozenset(
+    f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "seq", "map", "merge", "timestamp")
+)
+REFERENCE_TAGS = frozenset(("!ref", "!copy", "!PLACEHOLDER"))
+TUPLE = re.compile(r"^\(.*\)$")
+"""HyperPyYAML's implicit tuple: a plain scalar that it hands to PyYAML's unsafe loader."""
+
+MAX_NODES = 1_000_000
+"""A run folder's YAML is at most this many nodes once aliases expand (ours are a few thousand)."""
 
 
 class UnsafeYamlError(ValueError):
-    """A run folder's YAML names code outside :data:`ALLOWED`, or in :data:`REFUSED`."""
+    """A run folder's YAML names code that our own recipes do not build, or data that could run or fetch code."""
 
 
-def check_yaml_code(path, allow_any_code=False):
-    """Raises :class:`UnsafeYamlError` listing every tag of ``path`` (and its includes) that names refused code.
+def check_yaml_code(path, allow_any_code=False, overrides=None):
+    """Raises :class:`UnsafeYamlError` listing every place of ``path`` (and the files it includes) that names code
+    outside the allow-list (see the module documentation).
 
     Arguments
     ---------
@@ -55,27 +70,201 @@ def check_yaml_code(path, allow_any_code=False):
         A HyperPyYAML file.
     allow_any_code : bool
         Skip the check (the folder is trusted).
+    overrides : dict or str, optional
+        The overrides it will be loaded with (checked with it, after references resolve).
 
     Example
     -------
     >>> tmp = getfixture("tmp_path")
     >>> _ = (tmp / "ok.yaml").write_text("act: !name:torch.nn.GELU\\nx: !new:speechbrain.nnet.linear.Linear\\n")
     >>> check_yaml_code(str(tmp / "ok.yaml"))
-    >>> _ = (tmp / "bad.yaml").write_text("x: !apply:os.system [echo hi]\\n")
+    >>> _ = (tmp / "bad.yaml").write_text("x: 1\\ny: !apply:torch.serialization.load [evil.pt]\\n")
     >>> check_yaml_code(str(tmp / "bad.yaml"))
     Traceback (most recent call last):
     ...
-    summarymixing.run_folder.UnsafeYamlError: .../bad.yaml runs code outside torch, ...: line 1: !apply:os.system; ...
+    summarymixing.run_folder.UnsafeYamlError: .../bad.yaml runs code that our recipes do not: line 2: !apply:torch...
     """
     if allow_any_code:
         return
-    problems = []
-    _collect(os.path.abspath(path), os.path.abspath(path), problems, set())
+    problems = code_problems(path, overrides)
     if problems:
         raise UnsafeYamlError(
-            f"{path} runs code outside {', '.join(ALLOWED[:-1])} and {ALLOWED[-1]}: {'; '.join(problems)}; pass "
+            f"{os.path.abspath(path)} runs code that our recipes do not: {'; '.join(problems)}; pass "
             "allow_any_code=True (--allow-any-code) only if you trust this folder"
         )
+
+
+def code_problems(path, overrides=None, resolve=True, folder=None):
+    """What :func:`check_yaml_code` refuses in ``path``, one line each (empty when nothing).
+
+    Arguments
+    ---------
+    path : str
+        A HyperPyYAML file.
+    overrides : dict or str, optional
+        The overrides it will be loaded with.
+    resolve : bool
+        Also check the document once its references resolve (a file with ``!PLACEHOLDER`` values cannot).
+    folder : str, optional
+        The folder that its ``!include:`` files must be in (default: its own).
+
+    Returns
+    -------
+    list of str
+    """
+    path = os.path.abspath(path)
+    problems = []
+    _check_file(path, folder or os.path.dirname(path), problems, set())
+    if resolve and not problems:  # the file names nothing that runs while references resolve (no !applyref:)
+        with open(path, encoding="utf-8") as stream:
+            resolved = resolve_references(stream, overrides).getvalue()
+        _check_nodes(_compose(resolved), "after its references resolve, ", problems)
+    return problems
+
+
+@functools.cache
+def allowed_code():
+    """The allow-list of ``allowed_code.txt``: the tags (with their callables) that our own YAMLs use.
+
+    Example
+    -------
+    >>> "!new:torch.nn.Linear" in allowed_code(), "!apply:torch.serialization.load" in allowed_code()
+    (True, False)
+    """
+    with open(ALLOWED_CODE_FILE, encoding="utf-8") as stream:
+        return frozenset(line.strip() for line in stream if line.strip() and not line.startswith("#"))
+
+
+def derive_allowed_code(hparams_folder):
+    """The allow-list that the YAML files under ``hparams_folder`` make: every ``!new:``, ``!name:`` and ``!apply:``
+    tag they hold, each also under the name that Python gives its callable (``!name:torch.nn.GELU`` and
+    ``!name:torch.nn.modules.activation.GELU``: the run folders' YAMLs write the second), and for ``getattr``
+    the attribute names read (``!apply:getattr [*, hidden_size]``).
+
+    Arguments
+    ---------
+    hparams_folder : str
+        The repository's ``hparams/``.
+
+    Returns
+    -------
+    list of str
+        Sorted tags.
+    """
+    tags = set()
+    for path in sorted(glob.glob(os.path.join(hparams_folder, "**", "*.yaml"), recursive=True)):
+        with open(path, encoding="utf-8") as stream:
+            root = _compose(stream.read())
+        for node in _walk(root):
+            tag = _tag(node)
+            kind = next((prefix for prefix in ("!new:", "!name:", "!apply:") if tag.startswith(prefix)), None)
+            if kind is None:
+                continue
+            if tag == "!apply:getattr":
+                tags.add(_getattr_entry(node))
+                continue
+            target = pydoc.locate(tag[len(kind) :])
+            if target is None:
+                raise ValueError(f"{path}: {tag} names nothing importable")
+            tags.update((tag, f"{kind}{target.__module__}.{target.__qualname__}"))
+    return sorted(tags)
+
+
+def _getattr_entry(node):
+    """``!apply:getattr [*, name]`` for a ``getattr`` of a literal attribute name, else the bare tag."""
+    if isinstance(node, SequenceNode) and len(node.value) == 2 and isinstance(node.value[1], ScalarNode):
+        return f"!apply:getattr [*, {node.value[1].value}]"
+    return "!apply:getattr"
+
+
+def _compose(text, path=None):
+    try:
+        return ruamel.yaml.YAML().compose(text)
+    except ruamel.yaml.YAMLError as error:
+        raise ValueError(f"{path or 'the resolved document'} is not valid YAML: {error}") from None
+
+
+def _tag(node):
+    tag = getattr(node, "tag", None)
+    return getattr(tag, "value", tag) or ""
+
+
+def _walk(root):
+    """Every node, keys included, aliases followed (each time they appear); stops after :data:`MAX_NODES`."""
+    stack, count = [root] if root is not None else [], 0
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise UnsafeYamlError(f"the YAML expands to more than {MAX_NODES} nodes (aliases inside aliases?)")
+        yield node
+        if isinstance(node, MappingNode):
+            for key, value in reversed(node.value):
+                stack.extend((value, key))
+        elif isinstance(node, SequenceNode):
+            stack.extend(reversed(node.value))
+
+
+def _check_file(path, folder, problems, seen):
+    if path in seen:
+        return
+    seen.add(path)
+    where = "" if not seen - {path} else f"{os.path.basename(path)} "
+    with open(path, encoding="utf-8") as stream:
+        root = _compose(stream.read(), path)
+    for include in _check_nodes(root, where, problems):
+        included = os.path.realpath(os.path.join(os.path.dirname(path), include))
+        if os.path.commonpath([included, os.path.realpath(folder)]) != os.path.realpath(folder):
+            problems.append(f"{where}!include:{include} reads a file outside {folder}")
+        elif not os.path.isfile(included):
+            problems.append(f"{where}!include:{include}: no such file")
+        else:
+            _check_file(included, folder, problems, seen)
+
+
+def _check_nodes(root, where, problems):
+    """Appends to ``problems`` what in ``root`` is refused; returns the files it includes."""
+    includes = []
+    try:
+        for node in _walk(root):
+            tag = _tag(node)
+            if tag.startswith("!include:"):
+                includes.append(tag[len("!include:") :])
+                continue
+            problem = _problem(tag, node)
+            if problem:
+                problems.append(f"{where}line {node.start_mark.line + 1}: {problem}")
+    except UnsafeYamlError as error:
+        problems.append(f"{where}{error}")
+    return includes
+
+
+def _problem(tag, node):
+    """Why ``node`` (with tag ``tag``) is refused, or None."""
+    if isinstance(node, ScalarNode) and isinstance(node.value, str):
+        text = node.value
+        if (tag == "!tuple" or (node.style is None and TUPLE.match(text))) and "!" in text:
+            return f"a tuple with a tag inside, {text!r} (HyperPyYAML parses tuples with PyYAML's unsafe loader)"
+        if "://" in text:
+            return f"a URL, {text!r}: run folders are read from the disk only"
+    if isinstance(node, MappingNode):
+        for key, value in node.value:
+            if _tag(key) in DATA_TAGS and str(key.value).endswith("allow_any_code") and _truthy(value):
+                return f"{key.value}: {value.value} loads further folders without this check"
+    if not tag or tag in DATA_TAGS or tag in REFERENCE_TAGS or tag == "!tuple":
+        return None
+    if tag == "!apply:getattr":
+        entry = _getattr_entry(node)
+        return None if entry in allowed_code() else f"{entry} (our YAMLs read other attributes only)"
+    if tag.startswith(CODE_TAGS):
+        return None if tag in allowed_code() else tag
+    return f"{tag} (not a tag our YAMLs use)"
+
+
+def _truthy(node):
+    """Whether a literal scalar (not a reference, which is judged once resolved) says yes."""
+    literal = isinstance(node, ScalarNode) and _tag(node) in DATA_TAGS
+    return literal and str(node.value).strip().lower() not in ("false", "no", "off", "0", "", "null", "~")
 
 
 def load_inference(interface, folder, recipe, savedir=None, allow_any_code=False, run_opts=None):
@@ -94,7 +283,7 @@ def load_inference(interface, folder, recipe, savedir=None, allow_any_code=False
     savedir : str, optional
         Where SpeechBrain gathers the files.
     allow_any_code : bool
-        Load a YAML that builds objects outside torch, SpeechBrain, sentencepiece and summarymixing.
+        Load a YAML that builds objects our recipes do not build.
     run_opts : dict, optional
         SpeechBrain run options, e.g. ``{"device": "cuda"}``.
     """
@@ -106,49 +295,6 @@ def load_inference(interface, folder, recipe, savedir=None, allow_any_code=False
         source=os.path.abspath(folder), hparams_file="inference.yaml",
         savedir=savedir or os.path.join(folder, "inference"), run_opts=run_opts,
     )  # fmt: skip
-
-
-def _collect(path, root, problems, seen):
-    if path in seen:
-        return
-    seen.add(path)
-    with open(path, encoding="utf-8") as stream:
-        tree = ruamel.yaml.YAML().load(stream)
-    for node in _nodes(tree):
-        tag = getattr(getattr(node, "tag", None), "value", None) or ""
-        if tag.startswith("!include:"):
-            _collect(os.path.join(os.path.dirname(path), tag[len("!include:") :]), root, problems, seen)
-            continue
-        for prefix in CODE_TAGS:
-            if tag.startswith(prefix) and not is_allowed(tag[len(prefix) :]):
-                line = getattr(getattr(node, "lc", None), "line", None)
-                where = "" if path == root else f"{os.path.basename(path)} "
-                problems.append(f"{where}line {line + 1 if line is not None else '?'}: {tag}")
-
-
-def _nodes(node):
-    yield node
-    if isinstance(node, dict):
-        for value in node.values():
-            yield from _nodes(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _nodes(value)
-
-
-def is_allowed(target):
-    """Whether a YAML may name ``target`` (a dotted path) in a run folder.
-
-    Example
-    -------
-    >>> is_allowed("torch.nn.GELU"), is_allowed("os.system"), is_allowed("speechbrain.utils.superpowers.run_shell")
-    (True, False, False)
-    """
-
-    def within(prefix):
-        return target == prefix or target.startswith(prefix + ".")
-
-    return any(within(package) for package in ALLOWED) and not any(within(refused) for refused in REFUSED)
 
 
 def write_atomically(path, text):

@@ -6,6 +6,8 @@ each of our models' tensors is written under the name the published code gives i
 """
 
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -143,3 +145,47 @@ def test_a_published_wav2vec2_checkpoint_folder_loads(tmp_path):
     (tmp_path / "feat_proj.ckpt").unlink()
     with pytest.raises(FileNotFoundError, match="feat_proj.ckpt"):
         load_original_wav2vec2(str(tmp_path), ours)
+
+
+def convert_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "summarymixing.convert", *map(str, args)], capture_output=True, text=True
+    )
+
+
+def test_the_command_converts_a_published_cell(tmp_path):
+    cell = SummaryMixing(8, 2, [8], 8, [8], 8)
+    torch.save(published_state_dict(cell), tmp_path / "published.ckpt")
+    result = convert_cli(tmp_path / "published.ckpt", tmp_path / "ours.ckpt")
+    assert result.returncode == 0, result.stderr
+    cell.load_state_dict(torch.load(tmp_path / "ours.ckpt", weights_only=True), strict=True)
+    assert not list(tmp_path.glob("*.partial-*"))
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("unrelated", "holds no tensor of the published SummaryMixing cell"),
+        ("text", "is not a checkpoint PyTorch saved"),
+        ("list", "holds a list, not a state_dict"),
+        ("missing", "no such file"),
+    ],
+)
+def test_the_command_refuses_what_it_cannot_convert(source, message, tmp_path):
+    path = tmp_path / f"{source}.ckpt"
+    if source == "unrelated":
+        torch.save(torch.nn.Linear(2, 2).state_dict(), path)
+    elif source == "text":
+        path.write_text("hello\n")
+    elif source == "list":
+        torch.save([torch.zeros(2)], path)
+    result = convert_cli(path, tmp_path / "out.ckpt")
+    assert result.returncode == 2 and message in result.stderr and str(path) in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out.ckpt").exists()
+
+
+def test_the_command_refuses_a_folder_as_destination(tmp_path):
+    cell = SummaryMixing(8, 2, [8], 8, [8], 8)
+    torch.save(published_state_dict(cell), tmp_path / "published.ckpt")
+    result = convert_cli(tmp_path / "published.ckpt", tmp_path)
+    assert result.returncode == 2 and "is a folder" in result.stderr

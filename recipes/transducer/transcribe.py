@@ -27,8 +27,9 @@ import sys
 
 from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
 
+from summarymixing.data.audio import read_audio_file
 from summarymixing.run_folder import UnsafeYamlError, write_atomically
-from summarymixing.transducer.inference import StreamingTransducerASR, read_audio_file
+from summarymixing.transducer.inference import StreamingTransducerASR
 
 
 def main(argv=None):

@@ -125,7 +125,7 @@ class CTCAttentionBrain(RecipeBrain):
         checkpoint = self.checkpointer.find_checkpoint()
         saved = checkpoint and checkpoint.paramfiles.get("optimizer")
         if saved:
-            saved_options = set(torch.load(saved, map_location="cpu")["param_groups"][0])
+            saved_options = set(torch.load(saved, map_location="cpu", weights_only=True)["param_groups"][0])
             stage_two = self.hparams.stage_two_optimizer(self.modules.parameters())
             if saved_options == set(stage_two.param_groups[0]):
                 self._switch_optimizer(stage_two)
@@ -295,7 +295,7 @@ def load_language_model(lm, lm_folder, device):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} not found: lm_folder must be a language model run folder (recipes/lm)")
     try:
-        lm.load_state_dict(torch.load(path, map_location="cpu"), strict=True)
+        lm.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
     except RuntimeError as error:
         raise ValueError(f"{path} holds another LM architecture than this recipe's lm_* settings: {error}") from None
     lm.to(device).eval()

@@ -86,13 +86,22 @@ def check_relative_lengths(lengths, batch, name="wav_lens"):
     >>> check_relative_lengths(torch.tensor([16000.0, 8000.0]), 2)
     Traceback (most recent call last):
     ...
-    ValueError: wav_lens must be relative lengths in (0, 1] ... got values up to 16000.0: were absolute lengths passed?
+    ValueError: wav_lens must be relative lengths in (0, 1] ... got 16000 at index 0, 8000 at index 1: were absolute ...
+    >>> check_relative_lengths(torch.tensor([1.0, -0.5]), 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: wav_lens must be relative lengths in (0, 1] (...), got -0.5 at index 1
     """
     if lengths.dim() != 1 or lengths.shape[0] != batch:
         raise ValueError(f"{name} must have shape [{batch}], got {tuple(lengths.shape)}")
-    if not torch.all(torch.isfinite(lengths)) or bool((lengths > 1.0 + 1e-6).any()) or bool((lengths <= 0).any()):
-        largest = float(lengths.max()) if lengths.numel() else float("nan")
+    bad = ~torch.isfinite(lengths) | (lengths > 1.0 + 1e-6) | (lengths <= 0)
+    if bool(bad.any()):
+        indices = bad.nonzero().flatten().tolist()
+        shown = ", ".join(f"{float(lengths[i]):g} at index {i}" for i in indices[:4]) + (
+            ", ..." if len(indices) > 4 else ""
+        )
+        absolute = bool((lengths[bad] > 1).any())
         raise ValueError(
             f"{name} must be relative lengths in (0, 1] (fractions of the padded length, SpeechBrain's "
-            f"convention), got values up to {largest}" + (": were absolute lengths passed?" if largest > 1 else "")
+            f"convention), got {shown}" + (": were absolute lengths passed?" if absolute else "")
         )

@@ -59,7 +59,8 @@ def load_lm_folder(folder, tokenizer_file=None, allow_any_code=False):
     with open(definition, encoding="utf-8") as stream:
         model = load_hyperpyyaml(stream)["model"]
     try:
-        model.load_state_dict(torch.load(os.path.join(folder, "lm.ckpt"), map_location="cpu"), strict=True)
+        state = torch.load(os.path.join(folder, "lm.ckpt"), map_location="cpu", weights_only=True)
+        model.load_state_dict(state, strict=True)
     except RuntimeError as error:
         raise ValueError(f"{folder}/lm.ckpt does not fit the model of {definition}: {error}") from error
     return model.eval()

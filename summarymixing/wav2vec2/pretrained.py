@@ -163,6 +163,6 @@ def load_pretrained(run_folder, freeze=True, min_key=None, allow_any_code=False)
     for key in PRETRAINED_KEYS:
         if key not in checkpoint.paramfiles:
             raise FileNotFoundError(f"checkpoint {checkpoint.path} has no {key}.ckpt")
-        state = torch.load(checkpoint.paramfiles[key], map_location="cpu")
+        state = torch.load(checkpoint.paramfiles[key], map_location="cpu", weights_only=True)
         modules[key].load_state_dict(state)
     return PretrainedWav2Vec2(modules["frontend"], modules["context_encoder"], freeze=freeze)
