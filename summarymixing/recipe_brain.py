@@ -22,6 +22,7 @@ Authors
 import json
 import os
 import resource
+import sys
 import time
 
 import speechbrain as sb
@@ -59,6 +60,18 @@ class RecipeBrain(sb.Brain):
     _audio_seconds = 0.0
     """Seconds of audio in the training batches of the current epoch (also counted outside ``fit``, e.g. by the
     benchmarks' direct ``fit_batch`` calls)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        try:
+            self.check_hparams()
+        except (ValueError, FileNotFoundError) as error:  # the user's settings: one line, no traceback
+            raise SystemExit(f"{os.path.basename(sys.argv[0])}: {error}") from None
+
+    def check_hparams(self):
+        """Checks, before any training, the settings that the recipe would otherwise find wrong only after it
+        (the test decoding's options, an LM folder); raises ValueError or FileNotFoundError naming the key.
+        Recipes add theirs."""
 
     def _fit_train(self, train_set, epoch, enable):
         """SpeechBrain's training epoch (``Brain._fit_train`` of the pinned SpeechBrain), timed and logged."""

@@ -4,13 +4,15 @@
 
 Each run is recognised from what its recipe saved, never from its name: ``hyperparams.yaml`` (the recipe, the
 dataset from its preparation steps, the encoder, the token mixer and the model size), its results
-(``wer_<set>.json`` of the transducer, ``wer.json`` / ``cer.json`` of the CTC + attention ASR, ``results.json`` of an
-MP3S probe) and ``training_cost.jsonl`` (device-hours and peak memory, summed over the pieces of a resumed run). A
-folder that is not a run is searched for runs below it.
+(``wer_<set>.json`` of the transducer, ``wer.json`` / ``cer.json`` of the CTC + attention ASR, ``slu.json``,
+``accuracy.json``, ``results.json`` of an MP3S probe) and ``training_cost.jsonl`` (device-hours and peak memory,
+summed over the pieces of a resumed run). A folder that is not a run is searched for runs below it.
 
 - **arXiv 2307.07421, Table 1** (``recipes/asr``): per dataset, one row per run with each test set's error rate,
   device-hours, peak memory and their change against the MHSA run of the same encoder and size. On LibriSpeech the
   published row is given beside each run, and the published rows that no run matches are listed as missing.
+- **arXiv 2307.07421, SLU and keyword spotting** (``recipes/slu``, ``recipes/kws``): SLURP's scenario, action and
+  intent accuracy and SLU-F1 (``slu.json``), Speech Commands test accuracy (``accuracy.json``), with the cost.
 - **arXiv 2409.07165, streaming grid** (``recipes/transducer``): per dataset and model size, the WER of every
   setting (full context, chunk size x left context, streamed from audio) of each run on the headline test set, with
   the training cost; on LibriSpeech, SpeechBrain's published MHSA grid beside it. A plot per group.
@@ -18,6 +20,7 @@ folder that is not a run is searched for runs below it.
   MP3S table (every task and head, one row per pre-trained encoder) with the layer-weight plots.
 
 Runs are only compared within one dataset, encoder and size: a mini run never sits in a row of a paper-size one.
+Folders that hold no run, and results files that cannot be read, are listed at the end with the reason.
 
 Authors
  * SummaryMixing contributors 2026
@@ -34,6 +37,7 @@ import ruamel.yaml
 from summarymixing.probes.results import read_results, results_table
 from summarymixing.probes.weighted_sum import format_layer_weights, plot_layer_weights
 from summarymixing.recipe_brain import read_training_cost
+from summarymixing.run_folder import write_atomically
 from summarymixing.transducer.wer_table import FULL_CONTEXT, setting_label
 
 MHSA = "MHSA"
@@ -67,6 +71,10 @@ SPEECHBRAIN_STREAMING = {FULL_CONTEXT: 2.72} | {
 }
 
 PRETRAINING_CLAIM = "paper: -18% pre-training time, -23% peak VRAM (SummaryMixing vs MHSA, 4 A100s, Libri-Light medium)"
+UNDERSTANDING_PUBLISHED = (
+    "The paper's SLURP and Speech Commands numbers are in its text only (not in the published code or README), so "
+    "no published column is given."
+)
 MP3S_PUBLISHED = (
     "paper (frozen, BiLSTM / linear heads as published): CommonVoice Welsh WER 48.3 (SummaryMixing) vs 50.8 (MHSA); "
     "SLURP intent accuracy 80.5 vs 78.1"
@@ -154,9 +162,27 @@ def size_of(model):
     return f"d_model {model.get('d_model', '?')} x {layers} layers"
 
 
-def read_run(folder):
-    """The :class:`Run` of a folder, or None when its saved hyperparameters are not those of a known recipe."""
-    hparams = read_hyperparams(folder)
+def read_json(path, problems):
+    """A results file's content, or None when it is missing; an unreadable one is listed in ``problems``."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return json.load(stream)
+    except (OSError, ValueError) as error:
+        problems.append(f"{path}: {type(error).__name__}: {error}")
+        return None
+
+
+def read_run(folder, problems=None):
+    """The :class:`Run` of a folder, or None when it holds no ``hyperparams.yaml`` of a known recipe; results files
+    that cannot be read are left out and listed in ``problems``."""
+    problems = [] if problems is None else problems
+    try:
+        hparams = read_hyperparams(folder)
+    except (OSError, ruamel.yaml.YAMLError) as error:
+        problems.append(f"{os.path.join(folder, 'hyperparams.yaml')}: {type(error).__name__}: {error}")
+        return None
     if hparams is None:
         return None
     cost = read_training_cost(folder)
@@ -166,37 +192,54 @@ def read_run(folder):
         results = {}
         for name in sorted(os.listdir(folder)):
             if name.startswith("wer_") and name.endswith(".json"):
-                with open(os.path.join(folder, name), encoding="utf-8") as stream:
-                    results[name[len("wer_") : -len(".json")]] = json.load(stream)
+                wers = read_json(os.path.join(folder, name), problems)
+                if wers is not None:
+                    results[name[len("wer_") : -len(".json")]] = wers
         return Run(folder, "transducer", dataset, "Conformer", mixer_of(model), size_of(model), results, cost=cost)
+    if "kws" in hparams:
+        model = hparams["kws"]
+        dataset = f"{dataset}, {model.get('n_classes', '?')} classes"
+        accuracy = read_json(os.path.join(folder, "accuracy.json"), problems) or {}
+        encoder = str(model.get("encoder_module", "conformer")).capitalize()
+        return Run(folder, "kws", dataset, encoder, mixer_of(model), size_of(model), accuracy, "accuracy", cost)
     if "asr" in hparams:
         model = hparams["asr"]
-        metric = str(hparams.get("metric", "WER"))
-        path = os.path.join(folder, f"{metric.lower()}.json")
-        results = {}
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as stream:
-                results = json.load(stream)
-        if dataset.startswith("slurp"):  # the SLU recipe (the ASR model writing semantics): in no paper table
-            return None
         encoder = str(model.get("encoder_module", "conformer")).capitalize()
+        if dataset.startswith("slurp"):  # the SLU recipe: the ASR model writing SLURP's semantics
+            results = read_json(os.path.join(folder, "slu.json"), problems) or {}
+            return Run(folder, "slu", dataset, encoder, mixer_of(model), size_of(model), results, "SLURP", cost)
+        metric = str(hparams.get("metric", "WER"))
+        results = read_json(os.path.join(folder, f"{metric.lower()}.json"), problems) or {}
         return Run(folder, "asr", dataset, encoder, mixer_of(model), size_of(model), results, metric, cost)
     if "ssl_folder" in hparams:
         ssl = read_run(str(hparams["ssl_folder"])) if os.path.isdir(str(hparams["ssl_folder"])) else None
         encoder = f"{ssl.mixer} ({ssl.name})" if ssl else f"unrecognised encoder ({hparams['ssl_folder']})"
-        return Run(folder, "mp3s", dataset, encoder, ssl.mixer if ssl else "?", ssl.size if ssl else "?",
-                   read_results(folder) or {}, cost=cost)  # fmt: skip
+        try:
+            results = read_results(folder) or {}
+        except (OSError, ValueError) as error:
+            problems.append(f"{os.path.join(folder, 'results.json')}: {type(error).__name__}: {error}")
+            results = {}
+        return Run(folder, "mp3s", dataset, encoder, ssl.mixer if ssl else "?", ssl.size if ssl else "?", results,
+                   cost=cost)  # fmt: skip
     if "quantiser" in hparams and "encoder" in hparams:
         model = hparams["encoder"]
         return Run(folder, "wav2vec2", dataset, "Conformer", mixer_of(model), size_of(model), cost=cost)
     return None
 
 
-def find_runs(paths):
-    """The runs of ``paths`` (run folders, or folders above them) and the folders holding no known run."""
-    runs, unknown = [], []
+def find_runs(paths, problems=None):
+    """The runs of ``paths`` (run folders, or folders above them), and the paths that hold none, each with why.
+
+    Returns
+    -------
+    runs : list of Run
+    skipped : list of (str, str)
+        Folders given that hold no run, with the reason.
+    """
+    problems = [] if problems is None else problems
+    runs, skipped = [], []
     for path in paths:
-        run = read_run(path)
+        run = read_run(path, problems)
         if run is not None:
             runs.append(run)
             continue
@@ -204,14 +247,16 @@ def find_runs(paths):
         for root, folders, _ in os.walk(path):
             folders.sort()
             for name in list(folders):
-                candidate = read_run(os.path.join(root, name))
+                candidate = read_run(os.path.join(root, name), problems)
                 if candidate is not None:
                     found.append(candidate)
                     folders.remove(name)  # a run's own subfolders (save/, inference/) hold no other run
         runs += found
         if not found:
-            unknown.append(path)
-    return runs, unknown
+            own = os.path.isfile(os.path.join(path, "hyperparams.yaml"))
+            why = "its hyperparams.yaml is of no recipe the report knows" if own else "no run folder in or below it"
+            skipped.append((path, why))
+    return runs, skipped
 
 
 def change(value, baseline):
@@ -391,7 +436,10 @@ def ssl_section(pretraining, probes, plot_folder):
         for run in probes:
             if run.results:
                 by_encoder.setdefault(run.encoder, []).append(run.results)
-        lines += ["\n### MP3S probes (frozen encoders)\n", results_table(by_encoder), f"\n{MP3S_PUBLISHED}."]
+        heads = [result["head"] for results in by_encoder.values() for result in results]
+        tuned = sum(head.endswith(" fine-tuned") for head in heads)
+        regime = "fine-tuned" if tuned == len(heads) else "frozen" if tuned == 0 else "frozen and fine-tuned"
+        lines += [f"\n### MP3S probes ({regime} encoders)\n", results_table(by_encoder), f"\n{MP3S_PUBLISHED}."]
         unfinished = [run.name for run in probes if not run.results]
         if unfinished:
             lines.append(f"\nProbes without results.json (not finished): {', '.join(unfinished)}.")
@@ -406,25 +454,55 @@ def ssl_section(pretraining, probes, plot_folder):
     return "\n".join(lines)
 
 
+def understanding_section(slu, kws):
+    """2307.07421's speech understanding (SLURP) and keyword spotting (Speech Commands) runs, SummaryMixing beside
+    MHSA of the same encoder and size."""
+    lines = ["## arXiv 2307.07421: spoken language understanding and keyword spotting\n"]
+    for runs, title, metrics in (
+        (slu, "SLURP, direct SLU (%)", ("scenario", "action", "intent", "SLU-F1")),
+        (kws, "Speech Commands, keyword spotting: test accuracy (%)", ("test",)),
+    ):
+        if not runs:
+            continue
+        base = baselines(runs)
+        rows = []
+        for run in sorted(runs, key=lambda r: (r.dataset, r.encoder, r.size, r.mixer)):
+            values = run.results.get("test", {}) if run.recipe == "slu" else run.results
+            cells = [f"{values[key]:.2f}" if isinstance(values.get(key), (int, float)) else "-" for key in metrics]
+            described = [run.name, run.dataset, run.encoder, run.size, run.mixer]
+            rows.append([*described, *cells, *cost_cells(run, base[id(run)])])
+        header = ["run", "data", "encoder", "size", "mixer", *metrics, "device-hours", "peak memory (GB)",
+                  "time vs MHSA", "memory vs MHSA"]  # fmt: skip
+        lines += [f"### {title}\n", markdown_table(header, rows), *unpaired(runs, base), ""]
+    lines.append(UNDERSTANDING_PUBLISHED)
+    return "\n".join(lines)
+
+
 def report(paths, plot_folder=None):
     """The Markdown report of the runs under ``paths``; plots go to ``plot_folder`` (none if None)."""
-    runs, unknown = find_runs(paths)
+    problems = []
+    runs, skipped = find_runs(paths, problems)
     by_recipe = {recipe: [run for run in runs if run.recipe == recipe] for recipe in
-                 ("asr", "transducer", "wav2vec2", "mp3s")}  # fmt: skip
+                 ("asr", "transducer", "slu", "kws", "wav2vec2", "mp3s")}  # fmt: skip
     sections = [f"# Runs laid out as the papers' tables\n\n{len(runs)} run(s) from: {', '.join(paths)}"]
     if by_recipe["asr"]:
         sections.append(asr_section(by_recipe["asr"]))
+    if by_recipe["slu"] or by_recipe["kws"]:
+        sections.append(understanding_section(by_recipe["slu"], by_recipe["kws"]))
     if by_recipe["transducer"]:
         sections.append(transducer_section(by_recipe["transducer"], plot_folder))
     if by_recipe["wav2vec2"] or by_recipe["mp3s"]:
         sections.append(ssl_section(by_recipe["wav2vec2"], by_recipe["mp3s"], plot_folder))
     missing = [name for name, present in (("Table 1 (recipes/asr)", by_recipe["asr"]),
+               ("SLU (recipes/slu)", by_recipe["slu"]), ("keyword spotting (recipes/kws)", by_recipe["kws"]),
                ("the streaming grid (recipes/transducer)", by_recipe["transducer"]),
                ("the MP3S table (recipes/mp3s)", by_recipe["mp3s"])) if not present]  # fmt: skip
     if missing:
         sections.append("No runs for: " + "; ".join(missing) + ".")
-    if unknown:
-        sections.append("Not recognised as runs (no hyperparams.yaml of a known recipe): " + ", ".join(unknown) + ".")
+    if skipped:
+        sections.append("Skipped (no run found): " + "; ".join(f"{path} ({why})" for path, why in skipped) + ".")
+    if problems:
+        sections.append("Unreadable files, left out of the tables:\n\n" + "\n".join(f"- {p}" for p in problems))
     return "\n\n".join(sections) + "\n"
 
 
@@ -435,13 +513,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     for folder in args.folders:
         if not os.path.isdir(folder):
-            raise SystemExit(f"report: {folder} is not a folder")
+            parser.error(f"{folder} is not a folder")
+    if os.path.isdir(args.out):
+        parser.error(f"--out {args.out} is a folder: give the report's file name (e.g. {args.out}/report.md)")
     out_folder = os.path.dirname(os.path.abspath(args.out))
     os.makedirs(out_folder, exist_ok=True)
     markdown = report(args.folders, plot_folder=out_folder)
-    with open(args.out + ".tmp", "w", encoding="utf-8") as stream:
-        stream.write(markdown)
-    os.replace(args.out + ".tmp", args.out)
+    write_atomically(args.out, markdown)
     print(markdown)
     return markdown
 

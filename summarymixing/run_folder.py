@@ -31,14 +31,20 @@ Authors
 
 import functools
 import glob
+import hashlib
+import json
 import os
 import pydoc
 import re
 
 import ruamel.yaml
 import ruamel.yaml.comments
+import torch
 from hyperpyyaml import resolve_references
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+from summarymixing.data.audio import check_waveform, shortest_audio
+from summarymixing.encoders.padding import check_relative_lengths
 
 ALLOWED_CODE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "allowed_code.txt")
 """The allow-list: one tag per line (``!new:torch.nn.Linear``), derived from ``hparams/`` by
@@ -243,7 +249,7 @@ def _problem(tag, node):
     """Why ``node`` (with tag ``tag``) is refused, or None."""
     if isinstance(node, ScalarNode) and isinstance(node.value, str):
         text = node.value
-        if (tag == "!tuple" or (node.style is None and TUPLE.match(text))) and "!" in text:
+        if (tag == "!tuple" or TUPLE.match(text)) and "!" in text:  # quoted too: no tuple of ours holds a "!"
             return f"a tuple with a tag inside, {text!r} (HyperPyYAML parses tuples with PyYAML's unsafe loader)"
         if "://" in text:
             return f"a URL, {text!r}: run folders are read from the disk only"
@@ -267,10 +273,120 @@ def _truthy(node):
     return literal and str(node.value).strip().lower() not in ("false", "no", "off", "0", "", "null", "~")
 
 
-def load_inference(interface, folder, recipe, savedir=None, allow_any_code=False, run_opts=None):
+EXPORT_FILE = "export.json"
+"""What an exported run folder is and holds: written last by the recipe's export, read first by every loader."""
+
+LOADERS = {
+    "EncoderDecoderASR": "summarymixing.asr.inference.load_asr",
+    "EncoderClassifier": "summarymixing.kws.inference.load_classifier",
+    "StreamingTransducerASR": "StreamingTransducerASR.from_hparams or recipes/transducer/transcribe.py",
+    "LM": "the recipes' --lm_folder (transducer: --lm-folder)",
+}
+"""Each exported format and what loads it."""
+
+
+def seal_export(folder, kind, recipe, files):
+    """Writes ``<folder>/export.json``: the folder's format, the recipe that wrote it and the SHA-256 of each of
+    its ``files``, so that a loader can refuse another kind of folder, or a file swapped, truncated or changed
+    since (:func:`check_export`). Call it once the files are written.
+
+    Arguments
+    ---------
+    folder : str
+        The run folder.
+    kind : str
+        A key of :data:`LOADERS`.
+    recipe : str
+        The recipe script, e.g. ``recipes/slu/train.py``.
+    files : list of str
+        The exported files, relative to ``folder``.
+
+    Example
+    -------
+    >>> folder = getfixture("tmp_path")
+    >>> _ = (folder / "lm.ckpt").write_bytes(b"weights")
+    >>> seal_export(str(folder), "LM", "recipes/lm/train.py", ["lm.ckpt"])
+    >>> check_export(str(folder), "LM")["recipe"]
+    'recipes/lm/train.py'
+    >>> _ = (folder / "lm.ckpt").write_bytes(b"other weights")
+    >>> check_export(str(folder), "LM")
+    Traceback (most recent call last):
+    ...
+    ValueError: .../lm.ckpt is not the file this run exported (its SHA-256 differs from ...export.json): ...
+    """
+    if kind not in LOADERS:
+        raise ValueError(f"unknown export kind {kind!r}; one of {sorted(LOADERS)}")
+    digests = {name: file_digest(os.path.join(folder, name)) for name in files}
+    manifest = {"format": kind, "recipe": recipe, "files": digests}
+    write_atomically(os.path.join(folder, EXPORT_FILE), json.dumps(manifest, indent=1) + "\n")
+
+
+def check_export(folder, kind):
+    """Reads ``<folder>/export.json`` and checks that the folder is an export of ``kind`` whose files are all there
+    and unchanged.
+
+    Arguments
+    ---------
+    folder : str
+        The run folder.
+    kind : str
+        The format the caller loads (a key of :data:`LOADERS`).
+
+    Returns
+    -------
+    dict
+        The manifest (``format``, ``recipe``, ``files``).
+
+    Raises
+    ------
+    FileNotFoundError
+        No ``export.json`` (not an exported run folder, or exported before manifests existed), or a file it
+        lists is missing.
+    ValueError
+        A folder of another kind (naming what loads it), a malformed manifest, or a file whose SHA-256 differs.
+    """
+    path = os.path.join(folder, EXPORT_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{path} not found: {folder} is not the folder of a finished training run (a run exported before "
+            "summarymixing wrote export.json: run its train.py command again to export it anew)"
+        )
+    try:
+        with open(path, encoding="utf-8") as stream:
+            manifest = json.load(stream)
+        found, files = manifest["format"], dict(manifest["files"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} is not an export manifest ({type(error).__name__}: {error})") from None
+    if found != kind:
+        raise ValueError(
+            f"{folder} is a run folder of {manifest.get('recipe', '?')} ({found}), not a {kind} folder: load it "
+            f"with {LOADERS.get(found, 'its own recipe')}"
+        )
+    for name, digest in files.items():
+        file = os.path.join(folder, name)
+        if not os.path.isfile(file):
+            raise FileNotFoundError(f"{file} not found: the run exported it ({path} lists it)")
+        if file_digest(file) != digest:
+            raise ValueError(
+                f"{file} is not the file this run exported (its SHA-256 differs from {path}): copied from another "
+                "run, truncated or changed since"
+            )
+    return manifest
+
+
+def file_digest(path):
+    """``sha256:<hex>`` of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()}"
+
+
+def load_inference(interface, folder, kind, savedir=None, allow_any_code=False, run_opts=None):
     """A run folder's ``inference.yaml`` loaded as a SpeechBrain inference ``interface`` (e.g.
-    ``EncoderDecoderASR``), after :func:`check_yaml_code`; the files gather in ``savedir`` (default
-    ``<folder>/inference``).
+    ``EncoderDecoderASR``), after :func:`check_export` and :func:`check_yaml_code`; the files gather in
+    ``savedir`` (default ``<folder>/inference``).
 
     Arguments
     ---------
@@ -278,8 +394,8 @@ def load_inference(interface, folder, recipe, savedir=None, allow_any_code=False
         A ``speechbrain.inference`` class.
     folder : str
         The run folder.
-    recipe : str
-        The recipe that writes such folders, named in the error when ``inference.yaml`` is missing.
+    kind : str
+        The export format it must be (a key of :data:`LOADERS`).
     savedir : str, optional
         Where SpeechBrain gathers the files.
     allow_any_code : bool
@@ -287,14 +403,72 @@ def load_inference(interface, folder, recipe, savedir=None, allow_any_code=False
     run_opts : dict, optional
         SpeechBrain run options, e.g. ``{"device": "cuda"}``.
     """
+    check_export(folder, kind)
     path = os.path.join(folder, "inference.yaml")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} not found: not a run folder of {recipe} (or an unfinished one)")
+        raise FileNotFoundError(f"{path} not found: the export of {folder} is incomplete")
     check_yaml_code(path, allow_any_code)
     return interface.from_hparams(
         source=os.path.abspath(folder), hparams_file="inference.yaml",
         savedir=savedir or os.path.join(folder, "inference"), run_opts=run_opts,
     )  # fmt: skip
+
+
+class CheckedAudio:
+    """Mixed into SpeechBrain's inference interfaces (``EncoderDecoderASR``, ``EncoderClassifier``): audio that
+    the model cannot take (NaN or infinite samples, shorter than its front end's padding, lengths outside
+    (0, 1]) is refused with an error naming the file or the batch item, instead of decoding it into garbage or
+    failing deep inside torch. Files are read as SpeechBrain reads them (``load_audio``).
+    """
+
+    def load_audio(self, path, savedir=None):
+        """SpeechBrain's ``load_audio``, checked; the message names ``path``."""
+        waveform = super().load_audio(path, savedir)
+        self.check_audio(waveform[None], None, name=str(path))
+        return waveform
+
+    def encode_batch(self, wavs, wav_lens=None, *args, **kwargs):
+        """SpeechBrain's ``encode_batch`` (which ``transcribe_batch`` and ``classify_batch`` call), checked."""
+        self.check_audio(wavs, wav_lens)
+        wav_lens = torch.ones(wavs.shape[0]) if wav_lens is None else wav_lens
+        return super().encode_batch(wavs, wav_lens, *args, **kwargs)
+
+    def check_audio(self, wavs, wav_lens=None, name="wavs"):
+        """Raises ValueError naming ``name`` (and the batch item) for audio the model cannot take.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            [batch, samples].
+        wav_lens : torch.Tensor, optional
+            Relative lengths [batch].
+        name : str
+            What the audio is, for the message.
+        """
+        if wavs.dim() != 2:
+            raise ValueError(f"{name}: expected audio [batch, samples], got shape {tuple(wavs.shape)}")
+        wav_lens = torch.ones(wavs.shape[0]) if wav_lens is None else torch.as_tensor(wav_lens, dtype=torch.float)
+        check_relative_lengths(wav_lens.cpu(), wavs.shape[0])
+        counts = torch.round(wav_lens.cpu().double() * wavs.shape[1]).long().tolist()
+        for item, count in enumerate(counts):
+            where = name if wavs.shape[0] == 1 else f"{name}[{item}]"
+            if count < SHORT_AUDIO_SAMPLES:  # look up the front end's limit only for audio that may be below it
+                check_waveform(wavs[item, :count], self.shortest_audio(), where)
+            else:
+                check_waveform(wavs[item, :count], 1, where)
+
+    def shortest_audio(self):
+        """The fewest samples this model takes (computed once)."""
+        if getattr(self, "_shortest_audio", None) is None:
+            encode = super().encode_batch  # unchecked, or the check would ask for this again
+            self._shortest_audio = shortest_audio(
+                lambda wavs: encode(wavs.to(self.device), torch.ones(1, device=self.device)), self.hparams.sample_rate
+            )
+        return self._shortest_audio
+
+
+SHORT_AUDIO_SAMPLES = 1600
+"""Audio shorter than this (0.1 s at 16 kHz) is checked against the front end's limit."""
 
 
 def write_atomically(path, text):

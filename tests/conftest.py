@@ -1,5 +1,7 @@
-"""Fixtures shared by the test modules."""
+"""Fixtures shared by the test modules: thread control, and the tiny mini-corpus runs, each trained once per
+session (``mini_runs.py``) and reused by every test that transcribes, decodes, loads or resumes it."""
 
+import mini_runs
 import pytest
 import torch
 
@@ -12,6 +14,59 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def lm_run(tmp_path_factory):
+    """A tiny Transformer LM (``recipes/lm``, 4 epochs) on the mini transcripts: the ASR run's LM and tokenizer."""
+    output_folder = tmp_path_factory.mktemp("lm") / "run"
+    mini_runs.run(mini_runs.LM, output_folder, {**mini_runs.TINY_LM, "number_of_epochs": 4})
+    return output_folder
+
+
+@pytest.fixture(scope="session")
+def asr_run(tmp_path_factory, lm_run):
+    """A tiny CTC + attention run (3 epochs) decoding with ``lm_run``: ``(folder, output)``."""
+    output_folder = tmp_path_factory.mktemp("asr") / "run"
+    options = {**mini_runs.TINY_ASR, "number_of_epochs": 3, "lm_folder": str(lm_run)}
+    return output_folder, mini_runs.run(mini_runs.ASR, output_folder, options)
+
+
+@pytest.fixture(scope="session")
+def transducer_run(tmp_path_factory):
+    """The tiny transducer trained for 3 epochs, with its WER table and exported folder: ``(folder, output)``."""
+    output_folder = tmp_path_factory.mktemp("transducer") / "run"
+    return output_folder, mini_runs.run(mini_runs.TRANSDUCER, output_folder, mini_runs.transducer_options(3))
+
+
+@pytest.fixture(scope="session")
+def rnn_lm_run(transducer_run, tmp_path_factory):
+    """A tiny RNN LM (3 epochs) on the mini transcripts with the transducer run's tokenizer."""
+    output_folder, _ = transducer_run
+    lm_folder = tmp_path_factory.mktemp("rnnlm") / "run"
+    options = {
+        "tokenizer_file": str(output_folder / "tokenizer.ckpt"),
+        "number_of_epochs": 3,
+        "lm": mini_runs.TINY_RNN_LM,
+    }
+    mini_runs.run(mini_runs.RNN_LM, lm_folder, options)
+    return lm_folder
+
+
+@pytest.fixture(scope="session")
+def kws_run(tmp_path_factory):
+    """A tiny keyword spotter (3 epochs) with its exported ``EncoderClassifier`` folder."""
+    output_folder = tmp_path_factory.mktemp("kws") / "run"
+    mini_runs.run(mini_runs.KWS, output_folder, mini_runs.TINY_KWS)
+    return output_folder
+
+
+@pytest.fixture(scope="session")
+def slu_run(tmp_path_factory):
+    """A tiny direct SLU run (3 epochs) with its exported ``EncoderDecoderASR`` folder."""
+    output_folder = tmp_path_factory.mktemp("slu") / "run"
+    mini_runs.run(mini_runs.SLU, output_folder, mini_runs.TINY_SLU)
+    return output_folder
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,52 +1,18 @@
 """The CTC + attention ASR recipe and the LM recipe end to end on a slice of the mini corpus with tiny models.
 
-A tiny LM run and a tiny ASR run that uses it (module fixtures) are checked for falling losses, the WER file, the
-averaged checkpoints, the training cost and the exported folder, which SpeechBrain's ``EncoderDecoderASR`` loads
-and transcribes a file with; a 2-process DDP run trains a few steps.
+A tiny LM run and a tiny ASR run that uses it (the session's ``lm_run`` and ``asr_run``) are checked for falling
+losses, the WER file, the averaged checkpoints, the training cost and the exported folder, which SpeechBrain's
+``EncoderDecoderASR`` loads and transcribes a file with; a 2-process DDP run trains a few steps.
 """
 
 import json
 import os
-import subprocess
-import sys
 
-import pytest
 import torch
+from mini_runs import ASR, TINY_ASR, TINY_LM, run
 
 from summarymixing.lm.folder import load_lm_folder
 from summarymixing.recipe_brain import read_training_cost
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ASR = [os.path.join(REPO, "recipes", "asr", "train.py"), os.path.join(REPO, "hparams", "asr", "mini.yaml")]
-LM = [os.path.join(REPO, "recipes", "lm", "train.py"), os.path.join(REPO, "hparams", "lm", "mini.yaml")]
-
-TINY_ASR = {
-    "select_n_sentences": [96, 16, 16],
-    "asr": {
-        "output_neurons": 40, "d_model": 32, "nhead": 2, "num_encoder_layers": 2, "num_decoder_layers": 1,
-        "d_ffn": 64, "kernel_size": 7, "cnn_channels": [8, 8], "cnn_out_features": 80, "valid_beam_size": 2,
-        "test_beam_size": 3, "lm_d_model": 32, "lm_nhead": 2, "lm_num_layers": 1, "lm_d_ffn": 64,
-    },
-    "dynamic_batching": False,
-    "batch_size": 8,
-    "lr": 0.003,
-    "warmup_steps": 10,
-    "valid_search_interval": 1,
-    "avg_checkpoints": 2,
-    "test_dataloader_opts": {"batch_size": 1},  # as EncoderDecoderASR.transcribe_file: no padding
-}  # fmt: skip
-TINY_LM = {"lm": {"vocab": 40, "d_model": 32, "nhead": 2, "num_layers": 1, "d_ffn": 64}, "warmup_steps": 10}
-
-
-def run(script, output_folder, options, launcher=()):
-    """Runs a recipe; non-string option values are written as JSON, which YAML reads."""
-    arguments = [f"--{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in options.items()]
-    result = subprocess.run(
-        [sys.executable, *launcher, *script, f"--output_folder={output_folder}", "--noprogressbar", *arguments],
-        cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout + result.stderr
 
 
 def losses(output_folder, key="train loss"):
@@ -58,20 +24,6 @@ def losses(output_folder, key="train loss"):
                 fields = dict(part.split(": ") for part in line.replace(" - ", ", ").strip().split(", "))
                 values.append((int(fields["epoch"]), float(fields[key])))
     return values
-
-
-@pytest.fixture(scope="module")
-def lm_run(tmp_path_factory):
-    output_folder = tmp_path_factory.mktemp("lm") / "run"
-    run(LM, output_folder, {**TINY_LM, "number_of_epochs": 4})
-    return output_folder
-
-
-@pytest.fixture(scope="module")
-def asr_run(tmp_path_factory, lm_run):
-    output_folder = tmp_path_factory.mktemp("asr") / "run"
-    log = run(ASR, output_folder, {**TINY_ASR, "number_of_epochs": 3, "lm_folder": str(lm_run)})
-    return output_folder, log
 
 
 def test_the_lm_recipe_trains_and_exports_what_asr_runs_load(lm_run):
@@ -97,11 +49,13 @@ def test_asr_training_decoding_averaging_and_cost(asr_run):
 
 
 def test_the_exported_folder_loads_in_encoder_decoder_asr_and_transcribes_a_file(asr_run):
+    from speechbrain.inference.ASR import EncoderDecoderASR
+
     from summarymixing.asr.inference import load_asr
 
     output_folder, _ = asr_run
     asr = load_asr(str(output_folder))
-    assert type(asr).__name__ == "EncoderDecoderASR"
+    assert isinstance(asr, EncoderDecoderASR)
     with open(output_folder / "hypotheses_test-clean.json") as hypotheses_file:
         hypotheses = json.load(hypotheses_file)
     # SpeechBrain's inference class, from the folder alone, decodes as the recipe did (the same beam search

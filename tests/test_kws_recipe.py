@@ -4,8 +4,6 @@ files as the recipe did), and the paper-size YAMLs."""
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -30,20 +28,8 @@ def test_the_mini_corpus_in_speech_commands_layout(tmp_path_factory, tmp_path):
     assert all(float(row["duration"]) == 1.0 for row in train)
 
 
-def test_mini_kws_recipe_trains_scores_and_exports(tmp_path):
-    output_folder = tmp_path / "run"
-    options = {
-        "kws": {"cnn_channels": [4, 4], "cnn_out_features": 40, "d_model": 16, "nhead": 2, "num_encoder_layers": 1,
-                "d_ffn": 32},
-        "number_of_epochs": 3, "lr": 0.005, "warmup_steps": 10,
-    }  # fmt: skip
-    arguments = [f"--{key}={json.dumps(value)}" for key, value in options.items()]
-    result = subprocess.run(
-        [sys.executable, "recipes/kws/train.py", "hparams/kws/mini.yaml", f"--output_folder={output_folder}",
-         "--noprogressbar", *arguments],
-        cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+def test_mini_kws_recipe_trains_scores_and_exports(kws_run):
+    output_folder = kws_run
     log = (output_folder / "train_log.txt").read_text().splitlines()
     losses = [float(line.split("train loss: ")[1].split(" ")[0]) for line in log]
     assert len(losses) == 3 and losses[-1] < losses[0]

@@ -60,7 +60,7 @@ def test_table_1_pairs_by_hyperparameters_and_flags_missing_rows(tmp_path):
     assert "No MHSA run with the same encoder and size for: Branchformer, d_model 512 x 12 layers." in table
     mini = markdown.split("### librispeech (mini)\n")[1]
     assert "| c | Conformer | d_model 144 x 12 layers | SummaryMixing |" in mini and "-28.5%" not in mini
-    assert "Not recognised as runs" in markdown and str(tmp_path / "e") in markdown
+    assert f"Skipped (no run found): {tmp_path / 'e'} (no run folder in or below it)." in markdown
 
 
 def transducer_yaml(attention):
@@ -111,4 +111,52 @@ def test_pretraining_cost_and_mp3s_table_with_layer_weights(tmp_path):
     assert row in markdown
     assert "| SummaryMixing (SummaryMixing) | 80.00 |" in markdown and "| MHSA (RelPosMHAXL) | 80.00 |" in markdown
     assert os.path.isfile(out.parent / "layer_weights_SummaryMixing__SummaryMixing.png")
-    assert "No runs for: Table 1 (recipes/asr); the streaming grid (recipes/transducer)." in markdown
+    assert "### MP3S probes (frozen encoders)" in markdown
+    assert (
+        "No runs for: Table 1 (recipes/asr); SLU (recipes/slu); keyword spotting (recipes/kws); the streaming"
+        in markdown
+    )
+
+
+SLURP = "data_preparation:\n    - !name:summarymixing.data.slurp.prepare_slurp\n        data_folder: /d\n"
+SPEECH_COMMANDS = "data_preparation:\n    - !name:summarymixing.data.speech_commands.prepare_speech_commands {}\n"
+
+
+def test_slu_and_keyword_spotting_runs_have_their_tables(tmp_path):
+    slu = {"test": {"scenario": 90.0, "action": 85.0, "intent": 80.0, "SLU-F1": 70.0}}
+    for attention, hours in (("SummaryMixing", 1.0), ("RelPosMHAXL", 2.0)):
+        write_run(tmp_path / f"slu_{attention}", asr_yaml("conformer", attention, data=SLURP), {"slu.json": slu},
+                  [(1, 10, hours, 4)])  # fmt: skip
+        kws = f"kws:\n    n_classes: 35\n    attention_type: {attention}\n    d_model: 144\n    num_encoder_layers: 6\n"
+        write_run(tmp_path / f"kws_{attention}", kws + SPEECH_COMMANDS, {"accuracy.json": {"test": 95.5}})
+    markdown = report([str(tmp_path)])
+    row = "| slu_SummaryMixing | slurp | Conformer | d_model 512 x 12 layers | SummaryMixing | 90.00 | 85.00 | 80.00 |"
+    assert row + " 70.00 | 1.000 | 4.00 CUDA | -50.0% | +0.0% |" in markdown
+    assert (
+        "| kws_RelPosMHAXL | speech_commands, 35 classes | Conformer | d_model 144 x 6 layers | MHSA | 95.50 |"
+        in markdown
+    )
+    assert "No runs for" in markdown and "SLU (recipes/slu)" not in markdown.split("No runs for")[1]
+
+
+def test_an_unreadable_results_file_is_listed_and_the_rest_reported(tmp_path):
+    wers = {"test-clean": 2.0}
+    write_run(tmp_path / "good", asr_yaml("conformer", "SummaryMixing"), {"wer.json": wers})
+    write_run(tmp_path / "bad", asr_yaml("conformer", "RelPosMHAXL"))
+    (tmp_path / "bad" / "wer.json").write_text('{"test-clean": 2.')  # cut short by a kill
+    markdown = report([str(tmp_path)])
+    assert "| good | Conformer | d_model 512 x 12 layers | SummaryMixing | 2.00 |" in markdown
+    assert "Unreadable files, left out of the tables:" in markdown and str(tmp_path / "bad" / "wer.json") in markdown
+
+
+def test_a_fine_tuned_mp3s_table_is_titled_so(tmp_path):
+    probe = {"task": "slurp_intent", "head": "linear fine-tuned", "metrics": {"accuracy": 80.0},
+             "reported": ["accuracy"], "layer_weights": [1.0]}  # fmt: skip
+    write_run(tmp_path / "probe", "ssl_folder: /nowhere\n", {"results.json": probe})
+    assert "### MP3S probes (fine-tuned encoders)" in report([str(tmp_path)])
+
+
+def test_the_command_refuses_a_folder_as_output_before_any_work(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "summarymixing.report", str(tmp_path), "--out", str(tmp_path)],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 2 and "is a folder" in result.stderr and not list(tmp_path.iterdir())

@@ -4,8 +4,6 @@ a file into a semantics string as the recipe did)."""
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -67,24 +65,8 @@ def test_slurp_preparation_merges_the_training_splits(tmp_path):
         prepare_slurp(root, tmp_path / "bad", train_splits=["train"])
 
 
-def test_mini_slu_recipe_trains_scores_and_exports(tmp_path):
-    output_folder = tmp_path / "run"
-    tiny = {
-        "d_model": 32, "nhead": 2, "num_encoder_layers": 1, "num_decoder_layers": 1, "d_ffn": 64,
-        "cnn_channels": [8, 8], "cnn_out_features": 80, "valid_beam_size": 2, "test_beam_size": 2,
-        "output_neurons": 40,
-    }  # fmt: skip
-    options = {
-        "asr": tiny, "number_of_epochs": 3, "lr": 0.003, "warmup_steps": 10, "valid_search_interval": 3,
-        "avg_checkpoints": 1, "test_dataloader_opts": {"batch_size": 1},
-    }  # fmt: skip
-    arguments = [f"--{key}={json.dumps(value)}" for key, value in options.items()]
-    result = subprocess.run(
-        [sys.executable, "recipes/slu/train.py", "hparams/slu/mini.yaml", f"--output_folder={output_folder}",
-         "--noprogressbar", *arguments],
-        cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+def test_mini_slu_recipe_trains_scores_and_exports(slu_run):
+    output_folder = slu_run
     log = (output_folder / "train_log.txt").read_text().splitlines()
     losses = [float(line.split("train loss: ")[1].split(" ")[0]) for line in log]
     assert len(losses) == 3 and losses[-1] < losses[0]

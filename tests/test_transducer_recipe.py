@@ -1,9 +1,9 @@
 """The transducer recipe end to end on a slice of the mini corpus with a tiny model.
 
-One short training run (module fixture) is checked for falling loss, the WER files, checkpoints and the exported
-run folder; ``transcribe.py`` on every test utterance gives exactly the table's streamed hypotheses, in greedy and
-in beam search with an RNN LM trained by the LM recipe on the run's tokenizer; a 2-process DDP run, a bf16 run and
-a kill-and-resume run use the same tiny setup.
+One short training run (the session's ``transducer_run``) is checked for falling loss, the WER files, checkpoints
+and the exported run folder; ``transcribe.py`` on every test utterance gives exactly the table's streamed
+hypotheses, in greedy and in beam search with an RNN LM trained by the LM recipe on the run's tokenizer; a
+2-process DDP run, a bf16 run and a kill-and-resume run use the same tiny setup.
 """
 
 import json
@@ -11,62 +11,19 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 import soundfile
+from mini_runs import REPO, TINY_TRANSDUCER, TRANSDUCER, command, environment, run, transcribe, transducer_options
 
 from summarymixing.lm.folder import load_lm_folder
 from summarymixing.recipe_brain import read_training_cost
 from summarymixing.transducer.wer_table import FULL_CONTEXT
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TRAIN = os.path.join(REPO, "recipes", "transducer", "train.py")
-TRANSCRIBE = os.path.join(REPO, "recipes", "transducer", "transcribe.py")
-HPARAMS = os.path.join(REPO, "hparams", "transducer", "mini.yaml")
-LM_TRAIN = os.path.join(REPO, "recipes", "lm", "train.py")
-LM_HPARAMS = os.path.join(REPO, "hparams", "lm", "transducer_mini_rnnlm.yaml")
-
-# A tiny model on 96 training / 16 dev / 16 test utterances, fixed batches; one chunk size, two left contexts.
-TINY = {
-    "select_n_sentences": [96, 16, 16],
-    "transducer": {
-        "output_neurons": 40, "d_model": 32, "nhead": 2, "num_encoder_layers": 2, "d_ffn": 64, "kernel_size": 7,
-        "cnn_channels": [8, 8], "cnn_out_features": 80, "dec_neurons": 32, "joint_dim": 32,
-    },
-    "dynamic_batching": False,
-    "batch_size": 8,
-    "lr": 0.003,
-    "warmup_steps": 10,
-    "total_steps": 60,
-    "valid_search_interval": 1,
-    "avg_checkpoints": 2,
-    "test_chunk_sizes_ms": [640],
-    "test_left_contexts_chunks": [2, None],
-}  # fmt: skip
-
-
-def recipe_command(output_folder, epochs, **overrides):
-    """The training command line; non-string override values are written as JSON, which YAML reads."""
-    options = {**TINY, "number_of_epochs": epochs, "number_of_ctc_epochs": epochs, **overrides}
-    options["transducer"] = {**TINY["transducer"], **overrides.get("transducer", {})}
-    return [TRAIN, HPARAMS, f"--output_folder={output_folder}", "--noprogressbar"] + [
-        f"--{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in options.items()
-    ]
-
-
-def run_env():
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-
 
 def run_recipe(output_folder, epochs, **overrides):
-    result = subprocess.run(
-        [sys.executable] + recipe_command(output_folder, epochs, **overrides),
-        cwd=REPO, env=run_env(), capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout + result.stderr
+    return run(TRANSDUCER, output_folder, transducer_options(epochs, **overrides))
 
 
 def audio_seconds(manifest):
@@ -74,7 +31,7 @@ def audio_seconds(manifest):
     with open(manifest) as rows:
         header = rows.readline().strip().split(",")
         durations = [float(row.strip().split(",")[header.index("duration")]) for row in rows]
-    return sum(durations[: TINY["select_n_sentences"][0]])
+    return sum(durations[: TINY_TRANSDUCER["select_n_sentences"][0]])
 
 
 def epoch_stats(output_folder):
@@ -87,15 +44,8 @@ def epoch_stats(output_folder):
     return stats
 
 
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    output_folder = tmp_path_factory.mktemp("transducer") / "run"
-    log = run_recipe(output_folder, epochs=3)
-    return output_folder, log
-
-
-def test_training_loss_falls_and_outputs_exist(trained_run):
-    output_folder, log = trained_run
+def test_training_loss_falls_and_outputs_exist(transducer_run):
+    output_folder, log = transducer_run
     stats = epoch_stats(output_folder)
     assert [epoch for epoch, _, _ in stats] == [1, 2, 3]
     assert stats[-1][2] < 0.8 * stats[0][2], stats
@@ -130,9 +80,9 @@ def transcribe_test_set(output_folder, left, *options):
         rows = [line.split(",") for line in manifest.read().splitlines()[1:]]
     audio = {row[0]: row[2] for row in rows}
     transcripts = output_folder / f"transcripts_{left}.json"
-    command = [sys.executable, TRANSCRIBE, str(output_folder), *audio.values(), "--quiet", "--json", str(transcripts)]
-    command += ["--chunk-ms", "640"] + ([] if left is None else ["--left-chunks", left]) + list(options)
-    result = subprocess.run(command, cwd=REPO, env=run_env(), capture_output=True, text=True, timeout=300)
+    arguments = [*audio.values(), "--quiet", "--json", transcripts, "--chunk-ms", "640"]
+    arguments += ([] if left is None else ["--left-chunks", left]) + list(options)
+    result = transcribe(output_folder, *arguments)
     assert result.returncode == 0, result.stderr[-3000:]
     with open(transcripts) as transcripts_file:
         transcribed = json.load(transcripts_file)
@@ -141,10 +91,10 @@ def transcribe_test_set(output_folder, left, *options):
     return {utterance: transcribed[path] for utterance, path in audio.items()}, table
 
 
-def test_transcribe_gives_the_tables_streamed_hypotheses(trained_run):
+def test_transcribe_gives_the_tables_streamed_hypotheses(transducer_run):
     """The table's streamed column is the path users run: transcribe.py's transcript of every test utterance is
     the table's streamed hypothesis, and the masked decoding of the whole utterance gives the same words."""
-    output_folder, _ = trained_run
+    output_folder, _ = transducer_run
     for left in ("2", None):
         transcribed, table = transcribe_test_set(output_folder, left)
         key = f"chunk640ms_left{'inf' if left is None else left}"
@@ -152,24 +102,8 @@ def test_transcribe_gives_the_tables_streamed_hypotheses(trained_run):
         assert table[f"{key}_streamed"] == table[f"{key}_masked"]
 
 
-@pytest.fixture(scope="module")
-def rnn_lm_run(trained_run, tmp_path_factory):
-    """A tiny RNN LM trained on the mini transcripts with the trained run's tokenizer."""
-    output_folder, _ = trained_run
-    lm_folder = tmp_path_factory.mktemp("rnnlm") / "run"
-    lm = {"output_neurons": TINY["transducer"]["output_neurons"], "embedding_dim": 16, "rnn_neurons": 64,
-          "dnn_neurons": 32}  # fmt: skip
-    result = subprocess.run(
-        [sys.executable, LM_TRAIN, LM_HPARAMS, f"--output_folder={lm_folder}", "--noprogressbar",
-         f"--tokenizer_file={output_folder / 'tokenizer.ckpt'}", "--number_of_epochs=3", f"--lm={json.dumps(lm)}"],
-        cwd=REPO, env=run_env(), capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return lm_folder
-
-
-def test_the_rnn_lm_recipe_trains_on_the_transducers_tokenizer(trained_run, rnn_lm_run):
-    output_folder, _ = trained_run
+def test_the_rnn_lm_recipe_trains_on_the_transducers_tokenizer(transducer_run, rnn_lm_run):
+    output_folder, _ = transducer_run
     losses = [float(line.split("valid loss: ")[1].split(",")[0]) for line in open(rnn_lm_run / "train_log.txt")]
     assert len(losses) == 3 and losses[-1] < losses[0], losses
     lm = load_lm_folder(str(rnn_lm_run), tokenizer_file=str(output_folder / "tokenizer.ckpt"))
@@ -178,15 +112,15 @@ def test_the_rnn_lm_recipe_trains_on_the_transducers_tokenizer(trained_run, rnn_
         load_lm_folder(str(rnn_lm_run), tokenizer_file=str(rnn_lm_run / "lm.yaml"))
 
 
-def test_beam_search_with_lm_masked_equals_streamed_equals_transcribe(trained_run, rnn_lm_run, tmp_path):
+def test_beam_search_with_lm_masked_equals_streamed_equals_transcribe(transducer_run, rnn_lm_run, tmp_path):
     """The trained run decoded again (no training: its epochs are done) with beam search and the RNN LM: the
     exported folder carries the search, and the masked, streamed and transcribe.py hypotheses are the same."""
-    trained_folder, _ = trained_run
+    trained_folder, _ = transducer_run
     output_folder = tmp_path / "beam"
     shutil.copytree(trained_folder, output_folder, ignore=shutil.ignore_patterns("inference"))  # links into the run
     log = run_recipe(output_folder, epochs=3, test_beam_size=4, lm_folder=str(rnn_lm_run), lm_weight=0.5)
     assert "beam 4, RNN LM weight 0.5 decoding" in log
-    assert sorted(os.listdir(output_folder / "lm")) == ["lm.ckpt", "lm.yaml", "tokenizer.ckpt"]
+    assert sorted(os.listdir(output_folder / "lm")) == ["export.json", "lm.ckpt", "lm.yaml", "tokenizer.ckpt"]
     for left in ("2", None):
         transcribed, table = transcribe_test_set(output_folder, left)
         key = f"chunk640ms_left{'inf' if left is None else left}"
@@ -196,57 +130,35 @@ def test_beam_search_with_lm_masked_equals_streamed_equals_transcribe(trained_ru
         assert greedy_transcribed == json.load(greedy_file)["chunk640ms_leftinf_streamed"]
 
 
-def test_streaming_transcription_prints_partial_results(trained_run):
-    output_folder, _ = trained_run
+def test_streaming_transcription_prints_partial_results(transducer_run):
+    output_folder, _ = transducer_run
     audio = sorted(
         os.path.join(root, name)
         for root, _, names in os.walk(output_folder / "mini_corpus" / "LibriSpeech" / "test-clean")
         for name in names
         if name.endswith(".flac")
     )[0]
-    result = subprocess.run(
-        [sys.executable, TRANSCRIBE, str(output_folder), audio, "--chunk-ms", "320"],
-        cwd=REPO, env=run_env(), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    result = transcribe(output_folder, audio, "--chunk-ms", "320")
     assert result.returncode == 0, result.stderr[-3000:]
     partial_lines = [line for line in result.stdout.splitlines() if line.startswith("[")]
     assert len(partial_lines) == -(-soundfile.info(audio).frames // 5120)  # one line per 320 ms chunk
     assert partial_lines[-1].split("] ", 1)[-1].strip() == result.stdout.splitlines()[-1].strip()
 
 
-def test_transcribe_refuses_bad_input(trained_run, tmp_path):
-    output_folder, _ = trained_run
-
-    def transcribe(*arguments, run_dir=output_folder):
-        return subprocess.run(
-            [sys.executable, TRANSCRIBE, str(run_dir), *map(str, arguments)], cwd=REPO, env=run_env(),
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-
-    result = transcribe("missing.wav", run_dir=tmp_path)
-    assert result.returncode != 0 and "inference.yaml not found" in result.stderr
+def test_transcribe_refuses_bad_input(transducer_run, tmp_path):
+    output_folder, _ = transducer_run
+    result = transcribe(tmp_path, "missing.wav")
+    assert result.returncode != 0 and "export.json not found" in result.stderr
     for name, samples in (("empty.wav", []), ("one.wav", [0.1]), ("nan.wav", [float("nan")] * 8000)):
         soundfile.write(tmp_path / name, samples, 16000, subtype="FLOAT")
-        result = transcribe(tmp_path / name)
+        result = transcribe(output_folder, tmp_path / name)
         assert result.returncode != 0, name
         assert str(tmp_path / name) in result.stderr and ("fewer than" in result.stderr or "NaN" in result.stderr)
     (tmp_path / "text.wav").write_text("not audio")
-    result = transcribe(tmp_path / "text.wav")
+    result = transcribe(output_folder, tmp_path / "text.wav")
     assert result.returncode != 0 and "cannot read audio file" in result.stderr
-    result = transcribe(tmp_path / "one.wav", "--chunk-ms", "100")
+    result = transcribe(output_folder, tmp_path / "one.wav", "--chunk-ms", "100")
     assert result.returncode != 0 and "multiple of the 40 ms encoder frame" in result.stderr
-
-
-def test_transcribe_refuses_a_run_folder_yaml_that_runs_code(trained_run, tmp_path):
-    output_folder, _ = trained_run
-    planted = tmp_path / "planted"
-    inference = (output_folder / "inference.yaml").read_text()
-    (tmp_path / "inference.yaml").write_text(f"pwned: !apply:os.system [touch {planted}]\n" + inference)
-    result = subprocess.run(
-        [sys.executable, TRANSCRIBE, str(tmp_path), "x.wav"], cwd=REPO, env=run_env(), capture_output=True, text=True
-    )
-    assert result.returncode != 0 and "!apply:os.system" in result.stderr and "--allow-any-code" in result.stderr
-    assert not planted.exists()
 
 
 def test_bf16_training_and_decoding(tmp_path):
@@ -265,13 +177,12 @@ def test_bf16_training_and_decoding(tmp_path):
 def test_ddp_two_processes(tmp_path):
     """Two gloo processes, with the chunked joint + loss (the module DDP wraps computes its own backward)."""
     output_folder = tmp_path / "ddp"
-    command = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"] + recipe_command(
-        output_folder, epochs=1, select_n_sentences=[32, 8, 8], test_left_contexts_chunks=[None],
-        transducer={"joint_chunk_frames": 5},
-    ) + ["--distributed_backend=gloo", "--device=cpu"]  # fmt: skip
-    result = subprocess.run(
-        [sys.executable] + command, cwd=REPO, env=run_env(), capture_output=True, text=True, timeout=600
-    )
+    options = transducer_options(
+        1, select_n_sentences=[32, 8, 8], test_left_contexts_chunks=[None], transducer={"joint_chunk_frames": 5},
+        distributed_backend="gloo", device="cpu",
+    )  # fmt: skip
+    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    result = run(TRANSDUCER, output_folder, options, launcher=launcher, check=False, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     # Only rank 0 writes: one train-log line per epoch, one table, one set of checkpoints.
     assert len(epoch_stats(output_folder)) == 1
@@ -296,8 +207,8 @@ def test_resume_after_kill(tmp_path):
     output_folder = tmp_path / "resume"
     overrides = {"ckpt_interval_steps": 2, "ckpt_interval_minutes": 0, "batch_size": 4, "number_of_ctc_epochs": 1}
     process = subprocess.Popen(
-        [sys.executable] + recipe_command(output_folder, epochs=2, **overrides),
-        cwd=REPO, env=run_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        command(TRANSDUCER, output_folder, transducer_options(2, **overrides)),
+        cwd=REPO, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     save = output_folder / "save"
     deadline = time.time() + 300

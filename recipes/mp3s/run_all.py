@@ -43,6 +43,7 @@ import subprocess
 import sys
 
 from summarymixing.probes import format_layer_weights, plot_layer_weights, read_results, results_table
+from summarymixing.run_folder import write_atomically
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -58,6 +59,18 @@ PROBES = [
     ("iemocap_emotion", "iemocap_emotion", ["linear", "ecapa"], [], ["--test_speakers=[1]"]),
     ("slurp_intent", "slurp_intent", ["linear", "bilstm"], [], []),
 ]
+
+
+RUNNER_SETS = {
+    "--ssl_folder": "give the encoders' run folders as the first arguments",
+    "--ssl_allow_any_code": "use --allow-any-code",
+    "--output_folder": "use --output",
+    "--finetune": "use --regimes frozen finetuned",
+    "--mini_folder": "use --mini_folder before --",
+    "--data_folder": "use --data PROBE=FOLDER",
+    "--select_n": "use --quick N",
+}
+"""The recipe options that the runner sets itself, and what to use instead."""
 
 
 def parse_args(argv):
@@ -99,6 +112,10 @@ def parse_args(argv):
         "verification trials and the first IEMOCAP fold",
     )
     args = parser.parse_args(argv)
+    for option in extra:
+        name = option.split("=", 1)[0]
+        if name in RUNNER_SETS:
+            parser.error(f"{name} after -- is set by the runner for every probe: {RUNNER_SETS[name]}")
     args.extra = extra
     args.encoders = dict(_named_encoder(spec) for spec in args.encoders)
     args.data = dict(_key_value(spec, "--data") for spec in args.data)
@@ -165,9 +182,11 @@ def main(argv):
             print(f"[mp3s] {encoder} / {probe} / {head}: {shlex.join(command)}", flush=True)
             os.makedirs(output_folder, exist_ok=True)
             if subprocess.run(command, cwd=REPO).returncode != 0:
+                logs = [path for name in ("log.txt", "train_log.txt")
+                        if os.path.isfile(path := os.path.join(output_folder, name))]  # fmt: skip
                 raise SystemExit(
-                    f"probe {probe} ({head}) failed for encoder {encoder}; see "
-                    f"{os.path.join(output_folder, 'log.txt')} and {os.path.join(output_folder, 'train_log.txt')}"
+                    f"probe {probe} ({head}) failed for encoder {encoder}: see its error above"
+                    + (f" and {' and '.join(logs)}" if logs else " (it stopped before writing a log)")
                 )
         result = read_results(output_folder)
         if result is None:
@@ -188,10 +207,8 @@ def write_tables(output, results):
             print(f"[mp3s] no layer-weight plot: {error}")
     markdown = "\n".join(sections) + "\n"
     os.makedirs(output, exist_ok=True)
-    with open(os.path.join(output, "results.md"), "w", encoding="utf-8") as table_file:
-        table_file.write(markdown)
-    with open(os.path.join(output, "results.json"), "w", encoding="utf-8") as json_file:
-        json.dump(results, json_file, indent=2)
+    write_atomically(os.path.join(output, "results.md"), markdown)
+    write_atomically(os.path.join(output, "results.json"), json.dumps(results, indent=2))
     print(markdown)
 
 

@@ -13,8 +13,9 @@ It decodes as the run's WER table did (greedy, or the run's beam search and LM);
 search, with ``--lm-folder DIR`` (an RNN LM run of ``recipes/lm/train.py`` on this model's tokenizer) fused at
 ``--lm-weight`` (default 0.5, as published). In beam search a chunk's text is what every hypothesis of the beam
 agrees on; the end of the file settles the rest.
-The run folder's YAML is checked before it is loaded (no code outside torch, SpeechBrain, sentencepiece and
-summarymixing); ``--allow-any-code`` skips the check for a folder you trust.
+The run folder is checked before it is loaded (its ``export.json``, and its YAML against the allow-list of the
+callables our recipes build); ``--allow-any-code`` skips the YAML check for a folder you trust. An audio file that
+cannot be read or transcribed is reported and the others are transcribed; the exit status is then 1.
 
 Authors
  * SummaryMixing contributors 2026
@@ -53,6 +54,8 @@ def main(argv=None):
         parser.error(f"--beam-size must be >= 1, got {args.beam_size}")
     if args.lm_folder is not None and (args.beam_size or 1) == 1:
         parser.error("--lm-folder needs beam search: give --beam-size above 1")
+    if args.json is not None and (os.path.isdir(args.json) or not os.path.isdir(os.path.dirname(args.json) or ".")):
+        parser.error(f"--json {args.json}: give a file in an existing folder (it is written after the decoding)")
     run_dir = os.path.abspath(args.run_dir)
     try:
         asr = StreamingTransducerASR.from_hparams(
@@ -68,12 +71,14 @@ def main(argv=None):
         parser.error(f"--chunk-ms {args.chunk_ms} must be a positive multiple of the {frame_ms:g} ms encoder frame")
     config = DynChunkTrainConfig(int(args.chunk_ms // frame_ms), args.left_chunks)
 
-    transcripts = {}
+    transcripts, failed = {}, []
     for path in args.audio:
         try:
             waveform = read_audio_file(path, asr.hparams.sample_rate, asr.mods.front_end.min_samples)
-        except ValueError as error:
-            raise SystemExit(f"transcribe.py: {error}") from error
+        except ValueError as error:  # report it and go on with the other files
+            print(f"transcribe.py: {error}", file=sys.stderr, flush=True)
+            failed.append(path)
+            continue
         transcript = ""
         for index, text in enumerate(asr.transcribe_waveform_streaming(waveform, config)):
             transcript += text
@@ -83,6 +88,10 @@ def main(argv=None):
         print(transcripts[path] if len(args.audio) == 1 else f"{path}\t{transcripts[path]}", flush=True)
     if args.json:
         write_atomically(args.json, json.dumps(transcripts, indent=1))
+    if failed:
+        raise SystemExit(
+            f"transcribe.py: {len(failed)} of {len(args.audio)} files not transcribed: {', '.join(failed)}"
+        )
     return transcripts
 
 

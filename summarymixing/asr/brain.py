@@ -21,7 +21,7 @@ from ruamel.yaml.comments import TaggedScalar
 from speechbrain.utils.logger import get_logger
 
 from summarymixing.recipe_brain import RecipeBrain
-from summarymixing.run_folder import included_values, write_atomically
+from summarymixing.run_folder import check_export, included_values, seal_export, write_atomically
 
 logger = get_logger(__name__)
 
@@ -44,6 +44,9 @@ class CTCAttentionBrain(RecipeBrain):
       optimiser is replaced by ``stage_two_optimizer`` (SGD there). As in that recipe, ``lr_annealing`` keeps
       setting the learning rate after the switch, so the SGD's own learning rate only sets its first step.
     """
+
+    RECIPE = "recipes/asr/train.py"
+    """The recipe that trains this Brain (named in its exports)."""
 
     stage_two = False
     """Whether the optimiser is ``stage_two_optimizer`` (see the class documentation)."""
@@ -197,11 +200,14 @@ class CTCAttentionBrain(RecipeBrain):
         hypotheses = json.dumps(self.test_hypotheses, indent=1, ensure_ascii=False)
         write_atomically(os.path.join(folder, f"hypotheses_{self.test_name}.json"), hypotheses)
 
+    def check_hparams(self):
+        """Loads the LM of ``lm_folder`` now, so that a folder of another kind of LM fails before training."""
+        if self.hparams.lm_folder:
+            load_language_model(self.hparams.asr["lm"]["model"], self.hparams.lm_folder, self.device)
+
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Loads the average of the ``avg_checkpoints`` best checkpoints (by validation accuracy) into the model."""
         self.load_best_average(self.hparams.asr["model"], self.hparams.avg_checkpoints, max_key, min_key)
-        if self.hparams.lm_folder:
-            load_language_model(self.hparams.asr["lm"]["model"], self.hparams.lm_folder, self.device)
 
     def evaluate_test_sets(self, test_sets, loader_options):
         """Decodes every test set with the averaged model; writes ``wer.json`` (``{test set: WER}``), or
@@ -243,6 +249,8 @@ class CTCAttentionBrain(RecipeBrain):
         with open(os.path.join(hparams_folder, "inference.yaml"), encoding="utf-8") as stream:
             resolved = resolve_references(stream, overrides=overrides)
         write_atomically(os.path.join(folder, "inference.yaml"), resolved.getvalue())
+        files = ["asr.ckpt", "normalizer.ckpt", "tokenizer.ckpt"] + (["lm.ckpt"] if self.hparams.lm_folder else [])
+        seal_export(folder, "EncoderDecoderASR", self.RECIPE, files)
 
 
 class ErrorRateScorer:
@@ -291,11 +299,13 @@ class ErrorRateScorer:
 def load_language_model(lm, lm_folder, device):
     """Loads ``<lm_folder>/lm.ckpt`` (what ``recipes/lm/train.py`` exports) into ``lm``, with a clear error when
     the file is missing or holds another architecture."""
+    check_export(lm_folder, "LM")
     path = os.path.join(lm_folder, "lm.ckpt")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} not found: lm_folder must be a language model run folder (recipes/lm)")
     try:
         lm.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
     except RuntimeError as error:
-        raise ValueError(f"{path} holds another LM architecture than this recipe's lm_* settings: {error}") from None
+        first = next((line.strip() for line in str(error).splitlines()[1:] if line.strip()), str(error))
+        raise ValueError(
+            f"lm_folder: {path} holds another LM than this recipe's Transformer LM (lm_* settings): {first}"
+        ) from None
     lm.to(device).eval()

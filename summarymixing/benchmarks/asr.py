@@ -32,7 +32,7 @@ import torch
 
 from summarymixing.asr.brain import CTCAttentionBrain
 from summarymixing.benchmarks.steps import change, paper_brain, speech_batch
-from summarymixing.benchmarks.timing import Target, add_target_arguments, best_times
+from summarymixing.benchmarks.timing import Target, add_target_arguments, best_times, positive_float, positive_int
 
 HPARAMS_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "hparams", "asr")
 NO_MIXER = "no mixer"
@@ -116,10 +116,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the Conformer at 5 s, one round")
     parser.add_argument("--encoders", nargs="+", choices=sorted(MODELS), default=sorted(MODELS))
-    parser.add_argument("--lengths", type=float, nargs="+", default=[5, 10, 20, 40], help="utterance seconds")
-    parser.add_argument("--batch", type=int, default=1, help="utterances per step")
-    parser.add_argument("--rounds", type=int, default=2, help="timed rounds per point (best kept)")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    parser.add_argument("--lengths", type=positive_float, nargs="+", default=[5, 10, 20, 40], help="utterance seconds")
+    parser.add_argument("--batch", type=positive_int, default=1, help="utterances per step")
+    parser.add_argument("--rounds", type=positive_int, default=2, help="timed rounds per point (best kept)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="CPU threads (default 1)")
     add_target_arguments(parser)
     args = parser.parse_args(argv)
     encoders, lengths, rounds = (["conformer"], [5], 1) if args.quick else (args.encoders, args.lengths, args.rounds)

@@ -50,7 +50,14 @@ from speechbrain.nnet.attention import RelPosEncXL, RelPosMHAXL
 from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
 from torch import nn
 
-from summarymixing.benchmarks.timing import Target, add_target_arguments, best_times, fit_exponent
+from summarymixing.benchmarks.timing import (
+    Target,
+    add_target_arguments,
+    best_times,
+    fit_exponent,
+    positive_float,
+    positive_int,
+)
 from summarymixing.cell import HeadwiseLinear, SummaryMixing
 
 FULL_LENGTHS = [100, 250, 500, 1000, 2000, 4000, 8000]
@@ -363,15 +370,15 @@ def main(argv=None):
     """Parses the command line and runs the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="d_model 256, T <= 1000, 2 repeats (< 1 minute)")
-    parser.add_argument("--d-models", type=int, nargs="+", help="widths (default 256 512)")
-    parser.add_argument("--lengths", type=int, nargs="+", help=f"T values (default {FULL_LENGTHS})")
-    parser.add_argument("--nhead", type=int, default=4, help="heads of every mixer (default 4)")
-    parser.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
-    parser.add_argument("--repeats", type=int, help="max timed repeats (default 7, quick 2)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--d-models", type=positive_int, nargs="+", help="widths (default 256 512)")
+    parser.add_argument("--lengths", type=positive_int, nargs="+", help=f"T values (default {FULL_LENGTHS})")
+    parser.add_argument("--nhead", type=positive_int, default=4, help="heads of every mixer (default 4)")
+    parser.add_argument("--batch", type=positive_int, default=1, help="batch size (default 1)")
+    parser.add_argument("--repeats", type=positive_int, help="max timed repeats (default 7, quick 2)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     parser.add_argument(
         "--max-quadratic-gb",
-        type=float,
+        type=positive_float,
         default=8.0,
         help="skip attention at lengths whose extrapolated peak memory exceeds this (default 8)",
     )

@@ -43,8 +43,8 @@ from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
 
 from summarymixing import experiment
 from summarymixing.benchmarks.steps import SAMPLE_RATE, TOKENS_PER_SECOND, change
-from summarymixing.benchmarks.timing import Target, add_target_arguments
-from summarymixing.run_folder import included_values
+from summarymixing.benchmarks.timing import Target, add_target_arguments, positive_float, positive_int
+from summarymixing.run_folder import included_values, seal_export
 from summarymixing.transducer.decoding import decode_masked
 from summarymixing.transducer.inference import StreamingTransducerASR
 
@@ -74,7 +74,8 @@ def train_tokenizer(folder, vocabulary):
 
 
 def write_lm_folder(folder, vocabulary, tokenizer_file):
-    """An LM run folder (``lm.yaml``, ``lm.ckpt``, ``tokenizer.ckpt``) of the published RNN LM, random weights."""
+    """An LM run folder (``lm.yaml``, ``lm.ckpt``, ``tokenizer.ckpt``, ``export.json``) of the published RNN LM,
+    random weights."""
     os.makedirs(folder, exist_ok=True)
     definition = os.path.join(HPARAMS_FOLDER, "lm", "rnn_lm.yaml")
     with open(definition, encoding="utf-8") as template:
@@ -84,6 +85,7 @@ def write_lm_folder(folder, vocabulary, tokenizer_file):
     torch.save(load_hyperpyyaml(resolved)["model"].state_dict(), os.path.join(folder, "lm.ckpt"))
     with open(tokenizer_file, "rb") as source, open(os.path.join(folder, "tokenizer.ckpt"), "wb") as target:
         target.write(source.read())
+    seal_export(folder, "LM", "summarymixing.benchmarks.decoding (random weights)", ["lm.ckpt", "tokenizer.ckpt"])
 
 
 def build_asr(hparams_name, target, folder):
@@ -232,10 +234,12 @@ def print_table(results, lengths, searches, modes, target):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10 s; greedy and beam 10; offline and 640 ms")
-    parser.add_argument("--lengths", type=float, nargs="+", default=[10, 30, 60], help="utterance seconds")
-    parser.add_argument("--chunks-ms", type=int, nargs="+", default=[320, 640, 1280], help="streamed chunk sizes")
-    parser.add_argument("--rounds", type=int, default=1, help="timed rounds per point (best kept)")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    parser.add_argument("--lengths", type=positive_float, nargs="+", default=[10, 30, 60], help="utterance seconds")
+    parser.add_argument(
+        "--chunks-ms", type=positive_int, nargs="+", default=[320, 640, 1280], help="streamed chunk sizes"
+    )
+    parser.add_argument("--rounds", type=positive_int, default=1, help="timed rounds per point (best kept)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="CPU threads (default 1)")
     add_target_arguments(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

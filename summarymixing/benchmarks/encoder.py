@@ -55,7 +55,14 @@ import torch
 from speechbrain.nnet.attention import PositionalwiseFeedForward
 from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
 
-from summarymixing.benchmarks.timing import NoMixer, Target, add_target_arguments, fit_exponent
+from summarymixing.benchmarks.timing import (
+    NoMixer,
+    Target,
+    add_target_arguments,
+    fit_exponent,
+    positive_float,
+    positive_int,
+)
 from summarymixing.encoders.feed_forward import ActivationRecomputingFeedForward
 from summarymixing.encoders.transformer_asr import TransformerASR
 
@@ -364,26 +371,28 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small model, 5-20 s, streaming to 1 min (< 1 min)")
     parser.add_argument("--sizes", nargs="+", choices=list(MODELS), help="models (default small large)")
-    parser.add_argument("--seconds", type=float, nargs="+", help=f"utterance lengths (default {FULL_SECONDS})")
+    parser.add_argument("--seconds", type=positive_float, nargs="+", help=f"utterance lengths (default {FULL_SECONDS})")
     parser.add_argument(
-        "--rounds", type=int, help=f"max timed rounds per length (default {ROUNDS}, quick 1; 0: peak memory only)"
+        "--rounds",
+        type=positive_int,
+        help=f"max timed rounds per length (default {ROUNDS}, quick 1; 0: peak memory only)",
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     parser.add_argument(
         "--max-gb",
-        type=float,
+        type=positive_float,
         default=6.0,
         help="skip a variant where its extrapolated peak memory exceeds this (default 6)",
     )
     parser.add_argument("--mode", default="SummaryMixing", help="SummaryMixing mode (default SummaryMixing)")
     parser.add_argument(
         "--dropout",
-        type=float,
+        type=positive_float,
         default=0.0,
         help="dropout of every model (default 0.0 as SpeechBrain's conformer_small; its default 0.1)",
     )
-    parser.add_argument("--d-ffn", type=int, help="feed-forward size of every model (default: the size's)")
-    parser.add_argument("--mhsa-heads", type=int, help="RelPosMHAXL heads (default: the size's)")
+    parser.add_argument("--d-ffn", type=positive_int, help="feed-forward size of every model (default: the size's)")
+    parser.add_argument("--mhsa-heads", type=positive_int, help="RelPosMHAXL heads (default: the size's)")
     parser.add_argument("--no-streaming", action="store_true", help="skip the streaming table")
     parser.add_argument("--no-training", action="store_true", help="skip the training-step table")
     add_target_arguments(parser)

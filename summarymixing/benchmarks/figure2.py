@@ -47,7 +47,7 @@ from speechbrain.nnet.hypermixing import HyperMixing
 from summarymixing import experiment
 from summarymixing.asr.brain import CTCAttentionBrain
 from summarymixing.benchmarks.steps import ready_brain, speech_batch
-from summarymixing.benchmarks.timing import Target, add_target_arguments
+from summarymixing.benchmarks.timing import Target, add_target_arguments, positive_float, positive_int
 
 HPARAMS_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "hparams", "asr")
 MODELS = {
@@ -257,10 +257,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="5 s training and 10 s decoding only, one round")
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    parser.add_argument("--train-lengths", type=float, nargs="+", default=TRAIN_LENGTHS, help="seconds")
-    parser.add_argument("--decode-lengths", type=float, nargs="+", default=DECODE_LENGTHS, help="seconds")
-    parser.add_argument("--rounds", type=int, default=2, help="timed runs per point (best kept)")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    parser.add_argument("--train-lengths", type=positive_float, nargs="+", default=TRAIN_LENGTHS, help="seconds")
+    parser.add_argument("--decode-lengths", type=positive_float, nargs="+", default=DECODE_LENGTHS, help="seconds")
+    parser.add_argument("--rounds", type=positive_int, default=2, help="timed runs per point (best kept)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="CPU threads (default 1)")
     parser.add_argument("--plot", default="figure2.png", help="where to draw the three panels")
     parser.add_argument("--point", nargs=3, metavar=("MODEL", "KIND", "SECONDS"), help=argparse.SUPPRESS)
     add_target_arguments(parser)

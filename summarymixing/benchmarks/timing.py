@@ -11,6 +11,7 @@ Authors
 * The summarymixing contributors (2026)
 """
 
+import argparse
 import contextlib
 import json
 import math
@@ -22,6 +23,46 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def positive_int(text):
+    """An argparse type: a whole number above 0 (``--threads 0`` is refused by argparse, naming the option).
+
+    Example
+    -------
+    >>> positive_int("4")
+    4
+    >>> positive_int("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be a whole number above 0, got '0'
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number above 0, got {text!r}")
+    return value
+
+
+def positive_float(text):
+    """An argparse type: a finite number above 0 (lengths in seconds).
+
+    Example
+    -------
+    >>> positive_float("-5")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be a number above 0, got '-5'
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}")
+    return value
 
 
 def add_target_arguments(parser, default_precision="fp32"):

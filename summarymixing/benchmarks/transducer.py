@@ -52,7 +52,7 @@ import tempfile
 import torch
 
 from summarymixing.benchmarks.steps import change, paper_brain, speech_batch, step_matmul_flops
-from summarymixing.benchmarks.timing import Target, add_target_arguments, best_times
+from summarymixing.benchmarks.timing import Target, add_target_arguments, best_times, positive_float, positive_int
 from summarymixing.transducer.brain import TransducerBrain
 
 HPARAMS_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "hparams", "transducer")
@@ -208,13 +208,13 @@ def batching(lengths, batch, audio_per_step):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="5 s only, one round (a few minutes on a CPU)")
-    parser.add_argument("--lengths", type=float, nargs="+", default=[5, 10, 20, 40], help="utterance seconds")
-    parser.add_argument("--batch", type=int, default=1, help="utterances per step (equal for both models)")
+    parser.add_argument("--lengths", type=positive_float, nargs="+", default=[5, 10, 20, 40], help="utterance seconds")
+    parser.add_argument("--batch", type=positive_int, default=1, help="utterances per step (equal for both models)")
     parser.add_argument(
-        "--audio-per-step", type=float, default=None, help="seconds of audio per step instead of --batch"
+        "--audio-per-step", type=positive_float, default=None, help="seconds of audio per step instead of --batch"
     )
-    parser.add_argument("--rounds", type=int, default=2, help="timed rounds per point (best kept)")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    parser.add_argument("--rounds", type=positive_int, default=2, help="timed rounds per point (best kept)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="CPU threads (default 1)")
     add_target_arguments(parser)
     args = parser.parse_args(argv)
     lengths, rounds = ([5], 1) if args.quick else (args.lengths, args.rounds)

@@ -35,7 +35,7 @@ from speechbrain import Stage
 from speechbrain.nnet.quantisers import GumbelVectorQuantizer
 
 from summarymixing import experiment
-from summarymixing.benchmarks.timing import PRECISIONS, Target
+from summarymixing.benchmarks.timing import PRECISIONS, Target, positive_float, positive_int
 from summarymixing.wav2vec2 import MaskingCollate
 from summarymixing.wav2vec2.brain import Wav2Vec2Brain
 
@@ -254,11 +254,11 @@ def parse_arguments(argv):
         help="autocast precision, as the recipe's --precision (default fp32 on CPU, fp16 on GPU as in the paper)",
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile the model, as the recipe's --compile")
-    parser.add_argument("--lengths", type=float, nargs="+", help="seconds (default 10 20 30, quick 10)")
-    parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--num-layers", type=int, default=None, help="override the 12 layers")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (CPU)")
+    parser.add_argument("--lengths", type=positive_float, nargs="+", help="seconds (default 10 20 30, quick 10)")
+    parser.add_argument("--batch-size", type=positive_int, default=1)
+    parser.add_argument("--repeats", type=positive_int, default=2)
+    parser.add_argument("--num-layers", type=positive_int, default=None, help="override the 12 layers")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (CPU)")
     parser.add_argument(
         "--speechbrain-quantiser",
         action="store_true",

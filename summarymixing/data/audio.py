@@ -76,3 +76,39 @@ def check_waveform(waveform, min_samples, name):
     bad = int((~torch.isfinite(waveform)).sum())
     if bad:
         raise ValueError(f"{name}: {bad} of {waveform.numel()} samples are NaN or infinite")
+
+
+def shortest_audio(encode, sample_rate, limit_s=1.0):
+    """The fewest samples ``encode`` takes: found by bisection on silence, for models whose front end says
+    nothing of its own limit (SpeechBrain's Fbank and CNN front ends fail on audio shorter than their padding).
+
+    Arguments
+    ---------
+    encode : callable
+        ``encode(wavs [1, samples])``; raises (RuntimeError, ValueError, IndexError) on audio too short.
+    sample_rate : int
+        Samples per second.
+    limit_s : float
+        Longest audio tried.
+
+    Returns
+    -------
+    int
+
+    Example
+    -------
+    >>> def encode(wavs):
+    ...     return torch.nn.functional.pad(wavs, (200, 200), mode="reflect")
+    >>> shortest_audio(encode, 16000)
+    201
+    """
+    low, high = 1, int(limit_s * sample_rate)
+    with torch.no_grad():
+        while low < high:
+            middle = (low + high) // 2
+            try:
+                encode(torch.zeros(1, middle))
+                high = middle
+            except (RuntimeError, ValueError, IndexError):
+                low = middle + 1
+    return low

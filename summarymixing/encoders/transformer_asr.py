@@ -440,6 +440,8 @@ class TransformerASR(speechbrain_asr.TransformerASR):
                 f"TransformerASR: {name} must be [batch, time, {self.input_size}] features (input_size; 4-D front-end "
                 f"outputs are flattened), got shape {tuple(src.shape)}"
             )
+        if src.shape[0] == 0 or src.shape[1] == 0:
+            raise ValueError(f"TransformerASR: {name} has no frames to encode (shape {tuple(src.shape)})")
         if wav_len is not None:
             check_relative_lengths(wav_len, src.shape[0], "wav_len")
 

@@ -32,6 +32,7 @@ Authors
 
 import dataclasses
 import io
+import math
 import os
 import shutil
 import sys
@@ -44,8 +45,18 @@ from hyperpyyaml import load_hyperpyyaml, resolve_references
 from ruamel.yaml.scalarbool import ScalarBoolean
 from speechbrain.utils.distributed import run_on_main
 
+from summarymixing.experiment.checkpoints import AtomicCheckpointer, CheckpointMismatchError
+from summarymixing.experiment.run_lock import RunFolderBusyError, lock_run_folder
+
 EXTENDS = "extends"
 NEW_KEYS = "new_keys"
+AT_LEAST = {
+    "number_of_epochs": 1, "batch_size": 1, "test_batch_size": 1, "test_beam_size": 1, "beam_size": 1,
+    "grad_accumulation_factor": 1, "avg_checkpoints": 1, "valid_search_interval": 1, "checkpoints_to_keep": 1,
+    "num_workers": 0, "ckpt_interval_minutes": 0,
+}  # fmt: skip
+"""Counts and their smallest meaningful value: a run with ``number_of_epochs: -1`` would train nothing, exit 0
+and export an untrained model."""
 
 
 class HparamsError(ValueError):
@@ -97,6 +108,13 @@ def setup(argv):
     run_opts = _usable_run_options(run_opts, base_file, merged_overrides)
     sb.utils.distributed.ddp_init_group(run_opts)
     hparams = load_hyperpyyaml(composed_document(base_file, merged_overrides))
+    try:  # before anything is written into the folder: another run there, or another model's checkpoints
+        if sb.utils.distributed.if_main_process():
+            lock_run_folder(hparams["output_folder"])
+        if isinstance(hparams.get("checkpointer"), AtomicCheckpointer):
+            hparams["checkpointer"].check_compatible()
+    except (RunFolderBusyError, CheckpointMismatchError) as error:
+        raise SystemExit(f"{os.path.basename(sys.argv[0])}: {error}") from None
     create_run_folder(hparams["output_folder"], base_file, merged_overrides)
     prepare(hparams)
     return Experiment(
@@ -239,7 +257,29 @@ def compose(hparams_file, overrides=None):
     if overrides:
         _check(tree, overrides, "", current)
         _merge(merged, overrides)
+    _check_values(merged, hparams_file)
     return current, merged
+
+
+def _check_values(merged, hparams_file):
+    """Values that are the right type yet cannot be meant: an empty output folder, counts below their minimum."""
+    if "output_folder" in merged and not str(merged["output_folder"] or "").strip():
+        raise HparamsError(f"output_folder is empty in {hparams_file} or its overrides: give the run's folder")
+    for key, least in AT_LEAST.items():
+        value = merged.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value < least:
+            raise HparamsError(f"--{key}={value}: must be at least {least}")
+    _check_weights(merged, "")
+
+
+def _check_weights(mapping, prefix):
+    """The weights of losses and of fused scores (``lm_weight``, ``ctc_weight``, ...), at any depth: finite, >= 0."""
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            _check_weights(value, f"{prefix}{key}.")
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if str(key).endswith("_weight") and number and not (math.isfinite(value) and value >= 0):
+            raise HparamsError(f"--{prefix}{key}={value}: must be a finite number >= 0")
 
 
 def composed_document(base_file, overrides):

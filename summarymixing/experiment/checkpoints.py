@@ -16,7 +16,14 @@ import logging
 import os
 import shutil
 
-from speechbrain.utils.checkpoints import Checkpoint, Checkpointer
+import torch
+from speechbrain.utils.checkpoints import (
+    DEFAULT_LOAD_HOOKS,
+    Checkpoint,
+    Checkpointer,
+    get_default_hook,
+    torch_recovery,
+)
 from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
 STAGING_PREFIX = ".partial-"
@@ -78,6 +85,37 @@ class AtomicCheckpointer(Checkpointer):
         kind = "end-of-epoch" if end_of_epoch else "intra-epoch"
         logger.log(verbosity, f"Saved an {kind} checkpoint in {final}")
         return Checkpoint(final, staged.meta, {key: final / path.name for key, path in staged.paramfiles.items()})
+
+    def check_compatible(self):
+        """Raises :class:`CheckpointMismatchError` when the newest checkpoint holds another model than the one
+        built: the names and shapes of every module's tensors are compared (read memory-mapped, nothing loaded),
+        so that a run folder is refused before anything is written into it rather than at recovery."""
+        checkpoint = self.find_checkpoint()
+        if checkpoint is None:
+            return
+        for name, obj in self.recoverables.items():
+            path = checkpoint.paramfiles.get(name)
+            if path is None or name in self.custom_load_hooks:
+                continue
+            if not isinstance(obj, torch.nn.Module) or get_default_hook(obj, DEFAULT_LOAD_HOOKS) is not torch_recovery:
+                continue
+            try:
+                saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except Exception as error:  # a truncated or foreign file: torch's errors vary by kind
+                raise CheckpointMismatchError(f"{path} cannot be read ({type(error).__name__}: {error})") from None
+            built = obj.state_dict()
+            shapes = {key: tuple(value.shape) for key, value in saved.items() if isinstance(value, torch.Tensor)}
+            differ = [
+                f"{key}: {shapes.get(key, 'missing')} in the checkpoint, {tuple(value.shape)} built"
+                for key, value in built.items()
+                if shapes.get(key) != tuple(value.shape)
+            ] + [f"{key}: in the checkpoint, not built" for key in shapes.keys() - built.keys()]
+            if differ:
+                raise CheckpointMismatchError(
+                    f"{checkpoint.path} holds another model than the one this YAML builds ({name}: {differ[0]}"
+                    f"{f'; and {len(differ) - 1} more' if len(differ) > 1 else ''}); this folder belongs to another "
+                    "run: use another output_folder, or delete it to start over"
+                )
 
     def _call_load_hooks(self, checkpoint):
         """Loads a checkpoint; one that holds another model than the one built reads as one clear error."""

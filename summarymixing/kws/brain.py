@@ -16,7 +16,7 @@ from hyperpyyaml import resolve_references
 from speechbrain.utils.logger import get_logger
 
 from summarymixing.recipe_brain import RecipeBrain
-from summarymixing.run_folder import included_values, write_atomically
+from summarymixing.run_folder import included_values, seal_export, write_atomically
 
 logger = get_logger(__name__)
 
@@ -27,6 +27,9 @@ class KeywordBrain(RecipeBrain):
     Hyperparameters it reads besides the model: ``wav_augment`` and ``fea_augment`` (or null), ``lr_annealing``,
     ``epoch_counter``, ``train_logger``, ``label_encoder``, ``output_folder``.
     """
+
+    RECIPE = "recipes/kws/train.py"
+    """The recipe that trains this Brain (named in its exports)."""
 
     def compute_forward(self, batch, stage):
         """Log-probabilities ``[batch, 1, classes]`` and the (augmented) lengths."""
@@ -101,3 +104,5 @@ class KeywordBrain(RecipeBrain):
         with open(os.path.join(hparams_folder, "inference.yaml"), encoding="utf-8") as stream:
             resolved = resolve_references(stream, overrides=overrides)
         write_atomically(os.path.join(folder, "inference.yaml"), resolved.getvalue())
+        files = ["embedding_model.ckpt", "classifier.ckpt", "mean_var_norm.ckpt", "label_encoder.ckpt"]
+        seal_export(folder, "EncoderClassifier", self.RECIPE, files)

@@ -17,7 +17,7 @@ from hyperpyyaml import resolve_references
 from speechbrain.nnet.schedulers import NewBobScheduler, update_learning_rate
 
 from summarymixing.recipe_brain import RecipeBrain
-from summarymixing.run_folder import included_values, write_atomically
+from summarymixing.run_folder import included_values, seal_export, write_atomically
 
 
 class LanguageModelBrain(RecipeBrain):
@@ -25,6 +25,9 @@ class LanguageModelBrain(RecipeBrain):
     keeps the best checkpoints by validation loss and logs perplexities. The learning-rate schedule steps after
     each update (Noam, the Transformer LM's) or, for SpeechBrain's ``NewBobScheduler`` (the RNN LM's), after each
     validation on its loss."""
+
+    RECIPE = "recipes/lm/train.py"
+    """The recipe that trains this Brain (named in its exports)."""
 
     def compute_forward(self, batch, stage):
         """Log-probabilities of the next token at every position."""
@@ -78,3 +81,4 @@ class LanguageModelBrain(RecipeBrain):
         write_atomically(os.path.join(folder, "lm.yaml"), resolved.getvalue())
         torch.save(self.hparams.lm["model"].state_dict(), os.path.join(folder, "lm.ckpt"))
         shutil.copyfile(self.hparams.tokenizer.prefix_model_file + ".model", os.path.join(folder, "tokenizer.ckpt"))
+        seal_export(folder, "LM", self.RECIPE, ["lm.ckpt", "tokenizer.ckpt"])

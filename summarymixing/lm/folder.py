@@ -13,7 +13,7 @@ import os
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
-from summarymixing.run_folder import check_yaml_code
+from summarymixing.run_folder import check_export, check_yaml_code
 
 LM_FILES = ("lm.yaml", "lm.ckpt", "tokenizer.ckpt")
 
@@ -43,6 +43,7 @@ def load_lm_folder(folder, tokenizer_file=None, allow_any_code=False):
     ValueError
         The tokenizers differ, or the weights do not fit the definition (the message names the folder).
     """
+    check_export(folder, "LM")
     for name in LM_FILES:
         path = os.path.join(folder, name)
         if not os.path.isfile(path):

@@ -21,6 +21,8 @@ class SLUBrain(CTCAttentionBrain):
     not follow the audio's order), and so is the model's ``ctc_weight_decode``.
     """
 
+    RECIPE = "recipes/slu/train.py"
+
     def new_scorer(self):
         """SLURP's metrics."""
         return SLURPScorer()

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from summarymixing.lm.folder import LM_FILES
 from summarymixing.recipe_brain import RecipeBrain
-from summarymixing.run_folder import included_values, write_atomically
+from summarymixing.run_folder import EXPORT_FILE, included_values, seal_export, write_atomically
 from summarymixing.transducer.decoding import decode_masked
 from summarymixing.transducer.loss import relative_to_absolute_lengths
 from summarymixing.transducer.wer_table import FULL_CONTEXT, MODES, streaming_settings
@@ -33,6 +33,9 @@ class TransducerBrain(RecipeBrain):
 
     The recipe ``recipes/transducer/train.py`` runs it; ``summarymixing.benchmarks.transducer`` times its
     :meth:`fit_batch`, so the benchmark measures the step the recipe runs."""
+
+    RECIPE = "recipes/transducer/train.py"
+    """The recipe that trains this Brain (named in its exports)."""
 
     def compute_frames(self, wavs, wav_lens, stage):
         """The front end (fbank, SpecAugment in training, normalisation, CNN): frames and their relative lengths."""
@@ -127,6 +130,12 @@ class TransducerBrain(RecipeBrain):
             num_to_keep=self.hparams.avg_checkpoints,
         )
 
+    def check_hparams(self):
+        """The WER table's chunk sizes and left contexts (checked before training rather than after)."""
+        streaming_settings(
+            self.hparams.test_chunk_sizes_ms, self.hparams.test_left_contexts_chunks, self.hparams.encoder_frame_ms
+        )
+
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Loads the average of the ``avg_checkpoints`` best checkpoints (by ``min_key``) into the model."""
         self.load_best_average(self.hparams.transducer["model"], self.hparams.avg_checkpoints, max_key, min_key)
@@ -140,7 +149,7 @@ class TransducerBrain(RecipeBrain):
         if self.hparams.lm_folder is not None:
             search["lm_weight"] = self.hparams.lm_weight
             os.makedirs(os.path.join(folder, "lm"), exist_ok=True)
-            for name in LM_FILES:
+            for name in (*LM_FILES, EXPORT_FILE):
                 shutil.copyfile(os.path.join(self.hparams.lm_folder, name), os.path.join(folder, "lm", name))
         torch.save(self.hparams.transducer["model"].state_dict(), os.path.join(folder, "model.ckpt"))
         self.hparams.transducer["normalize"]._save(os.path.join(folder, "normalize.ckpt"))
@@ -149,6 +158,7 @@ class TransducerBrain(RecipeBrain):
         with open(os.path.join(hparams_folder, "inference.yaml"), encoding="utf-8") as template:
             resolved = resolve_references(template, overrides={"transducer": architecture, **search})
         write_atomically(os.path.join(folder, "inference.yaml"), resolved.getvalue())
+        seal_export(folder, "StreamingTransducerASR", self.RECIPE, ["model.ckpt", "normalize.ckpt", "tokenizer.ckpt"])
 
     def evaluate_wer_table(self, test_sets, streaming_asr, searcher):
         """Decodes every test set with full context and every chunked setting, masked and streamed from audio.

@@ -30,7 +30,7 @@ from speechbrain.inference.ASR import ASRStreamingContext, StreamingASR
 from speechbrain.inference.interfaces import Pretrained
 
 from summarymixing.data.audio import check_waveform, read_audio_file
-from summarymixing.run_folder import check_yaml_code
+from summarymixing.run_folder import check_export, check_yaml_code
 from summarymixing.transducer.search import TransducerBeamStreamingContext, searcher_for
 
 
@@ -96,10 +96,11 @@ class StreamingTransducerASR(StreamingASR):
         -------
         StreamingTransducerASR
         """
+        check_export(source, "StreamingTransducerASR")
         path = os.path.join(source, hparams_file)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path} not found: is {source} the folder of a finished training run?")
-        check_yaml_code(path, allow_any_code)
+        check_yaml_code(path, allow_any_code, kwargs.get("overrides"))
         asr = super().from_hparams(source=source, hparams_file=hparams_file, **kwargs)
         lm_folder = os.path.join(source, "lm")
         asr.use_searcher(
@@ -198,6 +199,9 @@ class StreamingTransducerASR(StreamingASR):
                 "with the last chunk instead of relative chunk lengths"
             )
         chunk = chunk.float().to(self.device)
+        if not bool(torch.isfinite(chunk).all()):
+            bad = int((~torch.isfinite(chunk)).sum())
+            raise ValueError(f"StreamingTransducerASR: {bad} of the chunk's {chunk.numel()} samples are NaN or inf")
         frames = self.mods.front_end.forward_streaming(chunk, context.fea_extractor_context, final=final)
         if context.pending_frames is not None:
             frames = torch.cat([context.pending_frames, frames], dim=1)

@@ -22,6 +22,7 @@ Authors
  * SummaryMixing contributors 2026
 """
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -390,7 +391,20 @@ def searcher_for(transducer, beam_size=1, lm_folder=None, lm_weight=0.0, tokeniz
     Returns
     -------
     TransducerSearcher
+
+    Raises
+    ------
+    ValueError
+        A beam size below 1, an LM weight that is not a finite number >= 0 (a negative weight would reward what
+        the LM finds unlikely), an LM folder with greedy search or of another kind.
     """
+    if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
+        raise ValueError(f"beam_size must be a whole number >= 1 (1: greedy), got {beam_size!r}")
+    if not isinstance(lm_weight, (int, float)) or not math.isfinite(lm_weight) or lm_weight < 0:
+        raise ValueError(
+            f"lm_weight must be a finite number >= 0 (0: no LM; a negative weight rewards what the LM finds "
+            f"unlikely), got {lm_weight!r}"
+        )
     lm = None
     if lm_folder is not None:
         if beam_size == 1:

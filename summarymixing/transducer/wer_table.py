@@ -47,12 +47,23 @@ def streaming_settings(chunk_sizes_ms, left_contexts_chunks, frame_ms):
     >>> streaming_settings([100], [None], 40)
     Traceback (most recent call last):
     ...
-    ValueError: chunk size 100 ms is not a multiple of the 40 ms encoder frame
+    ValueError: test_chunk_sizes_ms: 100 ms is not a positive multiple of the 40 ms encoder frame
+    >>> streaming_settings([640], [-2], 40)
+    Traceback (most recent call last):
+    ...
+    ValueError: test_left_contexts_chunks: -2 is not a number of chunks (a whole number >= 0, or null: unlimited)
     """
+    for left in left_contexts_chunks:
+        if left is not None and (isinstance(left, bool) or not isinstance(left, int) or left < 0):
+            raise ValueError(
+                f"test_left_contexts_chunks: {left} is not a number of chunks (a whole number >= 0, or null: unlimited)"
+            )
     settings = []
     for chunk_ms in chunk_sizes_ms:
-        if chunk_ms <= 0 or chunk_ms % frame_ms:
-            raise ValueError(f"chunk size {chunk_ms} ms is not a multiple of the {frame_ms} ms encoder frame")
+        if isinstance(chunk_ms, bool) or not isinstance(chunk_ms, int) or chunk_ms <= 0 or chunk_ms % frame_ms:
+            raise ValueError(
+                f"test_chunk_sizes_ms: {chunk_ms} ms is not a positive multiple of the {frame_ms} ms encoder frame"
+            )
         for left in left_contexts_chunks:
             name = f"chunk{chunk_ms}ms_left{'inf' if left is None else left}"
             settings.append((name, DynChunkTrainConfig(chunk_ms // frame_ms, left)))

@@ -137,8 +137,8 @@ def load_pretrained(run_folder, freeze=True, min_key=None, allow_any_code=False)
         Pick the checkpoint with the lowest value of this metric (e.g. ``"loss"``, the validation loss);
         the latest checkpoint when ``None``.
     allow_any_code : bool
-        Load the run folder's YAML without checking that it names only torch, SpeechBrain, sentencepiece and
-        summarymixing code (:func:`summarymixing.run_folder.check_yaml_code`): only for a folder you trust.
+        Load the run folder's YAML without checking it against the callables our recipes build
+        (:func:`summarymixing.run_folder.check_yaml_code`): only for a folder you trust.
 
     Returns
     -------
@@ -163,6 +163,12 @@ def load_pretrained(run_folder, freeze=True, min_key=None, allow_any_code=False)
     for key in PRETRAINED_KEYS:
         if key not in checkpoint.paramfiles:
             raise FileNotFoundError(f"checkpoint {checkpoint.path} has no {key}.ckpt")
-        state = torch.load(checkpoint.paramfiles[key], map_location="cpu", weights_only=True)
-        modules[key].load_state_dict(state)
+        try:
+            state = torch.load(checkpoint.paramfiles[key], map_location="cpu", weights_only=True)
+            modules[key].load_state_dict(state)
+        except Exception as error:  # a truncated file, another model: torch's errors vary by kind
+            raise ValueError(
+                f"{checkpoint.paramfiles[key]} cannot be loaded into the {key} of {hparams_file} "
+                f"({type(error).__name__}: {str(error).splitlines()[0]})"
+            ) from None
     return PretrainedWav2Vec2(modules["frontend"], modules["context_encoder"], freeze=freeze)
