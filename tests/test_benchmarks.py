@@ -70,6 +70,17 @@ def test_figure2_quick_measures_every_mixer_in_its_own_process_and_draws_the_pan
 
 
 @pytest.mark.parametrize(
+    "benchmark, options",
+    [(figure2, ["--threads", "0"]), (figure2, ["--train-lengths", "-5"]), (decoding, ["--rounds", "two"]),
+     (cell, ["--lengths", "100", "0"])],
+)  # fmt: skip
+def test_counts_and_lengths_below_one_are_refused_by_argparse(benchmark, options, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        benchmark.main(options)
+    assert exit_.value.code == 2 and f"argument {options[0]}: must be" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
     "options, message",
     [(["--device", "cuda"], "no CUDA device"), (["--precision", "fp16"], "fp16 needs CUDA"),
      (["--device", "tpu"], "expected cpu or cuda")],

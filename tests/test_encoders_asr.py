@@ -150,6 +150,8 @@ def test_bad_configurations_fail_clearly():
         model = make_model(attention_type=attention_type)
         with pytest.raises(ValueError, match=rf"src must be \[batch, time, {model.input_size}\] features"):
             model.encode(torch.randn(1, 10, model.input_size + 1))
+        with pytest.raises(ValueError, match=r"src has no frames to encode \(shape \(1, 0, "):
+            model.encode(torch.randn(1, 0, model.input_size))
 
 
 def test_summary_decoder_is_causal_exact_under_padding_and_matches_the_masked_computation():

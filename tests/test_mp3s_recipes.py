@@ -160,6 +160,21 @@ def test_runner_rejects_unknown_probes_and_missing_data(tiny_ssl_run, tmp_path):
         text=True,
     )
     assert no_data.returncode != 0 and "--data slurp_intent=FOLDER" in no_data.stderr
+    runner_sets = subprocess.run(
+        [sys.executable, RUNNER, str(tiny_ssl_run), "--output", str(tmp_path), "--mini", "--", "--finetune=abc"],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    assert runner_sets.returncode == 2 and "--finetune after -- is set by the runner" in runner_sets.stderr
+
+
+def test_a_probe_that_fails_before_its_log_is_reported_without_pointing_at_missing_logs(tiny_ssl_run, tmp_path):
+    failed = subprocess.run(
+        [sys.executable, RUNNER, str(tiny_ssl_run), "--output", str(tmp_path), "--mini", "--tasks", "slurp_intent",
+         "--", "--number_of_epochs=abc"],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    assert failed.returncode != 0 and "--number_of_epochs=abc: expected a whole number" in failed.stderr
+    assert "(it stopped before writing a log)" in failed.stderr and "log.txt" not in failed.stderr
 
 
 # The full-size ContextNet (21 blocks, 32M parameters) takes seconds to build even on one thread; its
