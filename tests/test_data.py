@@ -260,3 +260,28 @@ def test_layout_removes_what_a_killed_layout_left(tmp_path):
     (abandoned / "dev-clean").mkdir(parents=True)
     mini.layout("librispeech", tmp_path)
     assert not abandoned.exists() and (tmp_path / "LibriSpeech" / mini.MARKER).is_file()
+
+
+def test_speed_perturbation_gives_each_training_utterance_its_own_speed(librispeech, tmp_path):
+    from summarymixing.data.speech_text import speech_text_datasets
+
+    root, save = librispeech
+    tokenizer = train_tokenizer(str(save / "train.csv"), str(tmp_path), 30)
+    hparams = {
+        "data_folder": str(root), "train_csv": str(save / "train.csv"), "valid_csv": str(save / "dev-clean.csv"),
+        "test_csv": [str(save / "test-clean.csv")], "sorting": "ascending", "avoid_if_longer_than": 100.0,
+        "bos_index": 0, "dynamic_batching": False, "train_dataloader_opts": {"batch_size": 2},
+    }  # fmt: skip
+    calls = []
+
+    def slow_down(signal):  # [1, samples] in and out, as SpeechBrain's SpeedPerturb
+        calls.append(signal.shape)
+        return signal[:, ::2]
+
+    train, valid, tests, _ = speech_text_datasets(hparams, tokenizer.sp, speed_perturb=slow_down)
+    train_item, valid_item, test_item = train[0], valid[0], tests["test-clean"][0]
+    assert len(calls) == 1 and calls[0][0] == 1  # the training utterance alone, read one at a time
+    assert train_item["sig"].shape[0] == (calls[0][1] + 1) // 2
+    durations = {row["ID"]: float(row["duration"]) for row in read_csv(save / "dev-clean.csv")}
+    assert valid_item["sig"].shape[0] == round(durations[valid_item["id"]] * 16000)
+    assert len(calls) == 1 and test_item["sig"].dim() == 1

@@ -31,7 +31,7 @@ def main():
     hparams = run.hparams
     model = hparams["asr"]
     train_data, valid_data, test_datasets, train_loader_options = speech_text_datasets(
-        hparams, hparams["tokenizer"].sp, eos_index=model["eos_index"]
+        hparams, hparams["tokenizer"].sp, eos_index=model["eos_index"], speed_perturb=hparams["speed_perturb"]
     )
     brain = CTCAttentionBrain(
         modules=hparams["modules"],

@@ -14,7 +14,9 @@ import torch
 SORTINGS = ("random", "ascending", "descending")
 
 
-def speech_text_datasets(hparams, tokenizer, eos_index=None, text_column="wrd", ctc_text_column=None):
+def speech_text_datasets(
+    hparams, tokenizer, eos_index=None, text_column="wrd", ctc_text_column=None, speed_perturb=None
+):
     """The train, valid and test datasets of a recipe's manifests, and the train loader's options.
 
     Each item has ``id``, ``sig`` (the audio), ``wrd_words`` (the reference words), ``tokens_bos`` (``bos_index``
@@ -39,6 +41,10 @@ def speech_text_datasets(hparams, tokenizer, eos_index=None, text_column="wrd", 
         Another column whose lower-cased text gives the items ``ctc_tokens``, which the CTC + attention recipe
         trains its CTC loss on instead of ``tokens`` (direct SLU: SLURP's upper-case ``transcript``, which follows
         the audio's order where the semantic frame does not).
+    speed_perturb : callable, optional
+        Applied to each training utterance as it is read (``[1, samples]`` in and out), e.g. SpeechBrain's
+        ``SpeedPerturb``: each utterance gets its own random speed, as in SpeechBrain's CTC + attention recipes
+        (its transducer recipe perturbs whole batches instead, with ``wav_augment``).
 
     Returns
     -------
@@ -72,15 +78,17 @@ def speech_text_datasets(hparams, tokenizer, eos_index=None, text_column="wrd", 
     }
     datasets = [train, valid, *tests.values()]
 
-    @sb.utils.data_pipeline.takes("wav")
-    @sb.utils.data_pipeline.provides("sig")
-    def audio_pipeline(wav):
-        return sb.dataio.dataio.read_audio(wav)
+    def audio_item(segments, perturb):
+        """The ``sig`` item: the file or its segment (``start``, ``stop``), speed-perturbed by ``perturb``."""
 
-    @sb.utils.data_pipeline.takes("wav", "start", "stop")
-    @sb.utils.data_pipeline.provides("sig")
-    def segment_pipeline(wav, start, stop):
-        return sb.dataio.dataio.read_audio({"file": wav, "start": int(start), "stop": int(stop)})
+        @sb.utils.data_pipeline.takes(*(("wav", "start", "stop") if segments else ("wav",)))
+        @sb.utils.data_pipeline.provides("sig")
+        def read(wav, start=None, stop=None):
+            source = wav if start is None else {"file": wav, "start": int(start), "stop": int(stop)}
+            signal = sb.dataio.dataio.read_audio(source)
+            return signal if perturb is None else perturb(signal.unsqueeze(0)).squeeze(0)
+
+        return read
 
     outputs = ["wrd_words", "tokens_list", "tokens_bos", "tokens"] + (["tokens_eos"] if eos_index is not None else [])
 
@@ -97,8 +105,8 @@ def speech_text_datasets(hparams, tokenizer, eos_index=None, text_column="wrd", 
 
     for dataset in datasets:
         columns = next(iter(dataset.data.values()), {})
-        segments = "start" in columns and "stop" in columns
-        sb.dataio.dataset.add_dynamic_item([dataset], segment_pipeline if segments else audio_pipeline)
+        perturb = speed_perturb if dataset is train else None
+        sb.dataio.dataset.add_dynamic_item([dataset], audio_item("start" in columns and "stop" in columns, perturb))
     sb.dataio.dataset.add_dynamic_item(datasets, text_pipeline)
     keys = ["id", "sig", "wrd_words", "tokens_bos", "tokens"] + (["tokens_eos"] if eos_index is not None else [])
     if ctc_text_column is not None:

@@ -25,12 +25,15 @@ SUMMARY_MIXING_OPTIONS = (
     "summary_hid_dim",
     "summary_out_dim",
     "mixing_activation",
+    "mixing_dropout",
     "mode",
     "use_layernorm",
     "decay_constant",
 )
-"""Keyword arguments our encoders pass to the cell; ``mixing_activation`` is the cell's ``activation`` (renamed
-because ``activation`` already names the layer's activation, which the cell uses when it is not given)."""
+"""Keyword arguments our encoders pass to the cell; ``mixing_activation`` and ``mixing_dropout`` are the cell's
+``activation`` and ``dropout`` (renamed because ``activation`` and ``dropout`` already name the layer's, which the
+cell uses when they are not given: the published SpeechBrain 1.0 cell; the SpeechBrain 0.5 cell behind
+2307.07421's Table 1 has no dropout, ``mixing_dropout: 0.0``)."""
 
 CAUSAL_MIXING = DynChunkTrainConfig(chunk_size=1, left_context_size=None)
 """A causal summary is a chunked summary with one-frame chunks and unlimited left context: linear time, no mask."""
@@ -101,7 +104,7 @@ def build_summary_mixing(d_model, nhead, dropout, activation, summary_mixing_opt
     nhead : int
         Number of heads of the cell.
     dropout : float
-        Dropout of the cell (the layer's).
+        The layer's dropout: the cell's unless ``mixing_dropout`` is given.
     activation : type
         The layer's activation: the cell's unless ``mixing_activation`` is given.
     summary_mixing_options : dict
@@ -128,9 +131,10 @@ def build_summary_mixing(d_model, nhead, dropout, activation, summary_mixing_opt
         summary_hid_dim=[d_model],
         summary_out_dim=d_model,
         activation=given.pop("mixing_activation", activation),
+        dropout=given.pop("mixing_dropout", dropout),
     )
     options.update(given)
-    return cell_class(enc_dim=d_model, nhead=nhead, dropout=dropout, **options)
+    return cell_class(enc_dim=d_model, nhead=nhead, **options)
 
 
 def mixer_chunk_config(causal, dynchunktrain_config):

@@ -38,8 +38,10 @@ class TransducerBrain(RecipeBrain):
     """The recipe that trains this Brain (named in its exports)."""
 
     def compute_frames(self, wavs, wav_lens, stage):
-        """The front end (fbank, SpecAugment in training, normalisation, CNN): frames and their relative lengths."""
-        augment = self.hparams.fea_augment if stage == sb.Stage.TRAIN else None
+        """The front end (fbank, SpecAugment in training after ``augment_warmup_steps`` optimiser steps,
+        normalisation, CNN): frames and their relative lengths."""
+        augmenting = stage == sb.Stage.TRAIN and self.optimizer_step >= self.hparams.augment_warmup_steps
+        augment = self.hparams.fea_augment if augmenting else None
         return self.modules.front_end(wavs, wav_lens, augment=augment, epoch=self.hparams.epoch_counter.current)
 
     def prediction_network(self, tokens_bos, stage):
