@@ -69,8 +69,16 @@ def slu_run(tmp_path_factory):
     return output_folder
 
 
+TRAINED_RUNS = {"lm_run", "asr_run", "transducer_run", "rnn_lm_run", "kws_run", "slu_run"}
+"""The session fixtures that train a mini run: a test that uses one is ``slow``."""
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``cuda`` are skipped, with the reason, on a machine without a CUDA device."""
+    """Tests that use a trained mini run are marked ``slow``; tests marked ``cuda`` are skipped, with the reason, on
+    a machine without a CUDA device."""
+    for item in items:
+        if TRAINED_RUNS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA device (run with pytest -m cuda on a GPU machine)")

@@ -10,10 +10,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from summarymixing.data import mini
 from summarymixing.recipe_brain import read_training_cost
+
+pytestmark = pytest.mark.slow  # trains, or runs a recipe, benchmark or full-size model end to end
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RATE = 16000

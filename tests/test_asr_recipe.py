@@ -8,11 +8,14 @@ losses, the WER file, the averaged checkpoints, the training cost and the export
 import json
 import os
 
+import pytest
 import torch
 from mini_runs import ASR, TINY_ASR, TINY_LM, run
 
 from summarymixing.lm.folder import load_lm_folder
 from summarymixing.recipe_brain import read_training_cost
+
+pytestmark = pytest.mark.slow  # trains, or runs a recipe, benchmark or full-size model end to end
 
 
 def losses(output_folder, key="train loss"):

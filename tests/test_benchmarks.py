@@ -8,6 +8,8 @@ import pytest
 from summarymixing.benchmarks import asr, cell, decoding, encoder, figure2, transducer, wav2vec2
 from summarymixing.benchmarks.timing import Target
 
+pytestmark = pytest.mark.slow  # trains, or runs a recipe, benchmark or full-size model end to end
+
 
 @pytest.fixture(autouse=True)
 def restore_threads(one_thread):

@@ -9,6 +9,8 @@ from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
 
 from summarymixing import BranchformerEncoder, ConformerEncoder, SummaryMixing, TransformerEncoder
 
+pytestmark = pytest.mark.slow  # trains, or runs a recipe, benchmark or full-size model end to end
+
 # inductor needs a C++ compiler; aot_eager traces the same graphs without one
 BACKEND = "inductor" if shutil.which("g++") or shutil.which("c++") else "aot_eager"
 LENGTHS = (17, 23, 26, 29, 40)

@@ -19,6 +19,8 @@ from summarymixing.run_folder import UnsafeYamlError
 from summarymixing.transducer.inference import StreamingTransducerASR
 from summarymixing.wav2vec2 import load_pretrained
 
+pytestmark = pytest.mark.slow  # trains, or runs a recipe, benchmark or full-size model end to end
+
 
 def copy_run(folder, destination):
     """A copy of a run folder's exported files (not its data, checkpoints or SpeechBrain's gathered links)."""

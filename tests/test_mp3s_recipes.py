@@ -25,6 +25,8 @@ from summarymixing.data.mini import layout as mini_layout
 from summarymixing.experiment import compose, load
 from summarymixing.probes import ClassificationProbeBrain
 
+pytestmark = pytest.mark.slow  # trains, or runs a recipe, benchmark or full-size model end to end
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNNER = os.path.join(REPO, "recipes", "mp3s", "run_all.py")
 NUM_HIDDEN = 3  # the tiny encoder's input + 2 layers

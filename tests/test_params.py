@@ -5,6 +5,8 @@ import pytest
 
 from summarymixing.benchmarks.params import PUBLISHED, format_table, main, rows
 
+pytestmark = pytest.mark.slow  # trains, or runs a recipe, benchmark or full-size model end to end
+
 
 @pytest.mark.parametrize("recipe", sorted(PUBLISHED))
 def test_every_paper_yaml_has_the_published_parameter_count(recipe):

@@ -10,6 +10,8 @@ import time
 import pytest
 from mini_runs import ASR, KWS, REPO, TINY_ASR, TRANSDUCER, command, environment, run, transducer_options
 
+pytestmark = pytest.mark.slow  # trains, or runs a recipe, benchmark or full-size model end to end
+
 
 def refused(result, *phrases):
     """The run failed, saying each of ``phrases`` in one line, without a traceback."""

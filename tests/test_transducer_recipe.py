@@ -21,6 +21,8 @@ from summarymixing.lm.folder import load_lm_folder
 from summarymixing.recipe_brain import read_training_cost
 from summarymixing.transducer.wer_table import FULL_CONTEXT
 
+pytestmark = pytest.mark.slow  # trains, or runs a recipe, benchmark or full-size model end to end
+
 
 def run_recipe(output_folder, epochs, **overrides):
     return run(TRANSDUCER, output_folder, transducer_options(epochs, **overrides))

@@ -18,6 +18,8 @@ import torch
 
 from summarymixing.wav2vec2 import load_pretrained
 
+pytestmark = pytest.mark.slow  # trains, or runs a recipe, benchmark or full-size model end to end
+
 ROOT = Path(__file__).resolve().parents[1]
 HPARAMS = ROOT / "hparams" / "wav2vec2" / "mini.yaml"
 STEPS = 300
