@@ -35,7 +35,9 @@ from summarymixing.transducer.wer_table import write_wer_table
 def main():
     run = experiment.setup(sys.argv[1:])
     hparams = run.hparams
-    train_data, valid_data, test_datasets, train_loader_opts = speech_text_datasets(hparams, hparams["tokenizer"].sp)
+    train_data, valid_data, test_datasets, train_loader_opts = speech_text_datasets(
+        hparams, hparams["tokenizer"].sp, joined=hparams["joined_utterances"]
+    )
     # Built before training, so that a wrong LM folder fails now rather than after the last epoch
     test_searcher = searcher_for(
         hparams["transducer"], hparams["test_beam_size"], hparams["lm_folder"], hparams["lm_weight"],

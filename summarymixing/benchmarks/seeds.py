@@ -5,10 +5,10 @@ mean and the spread, YAMLs side by side (e.g. a SummaryMixing mini run and its M
     python -m summarymixing.benchmarks.seeds hparams/asr/mini.yaml hparams/asr/mini_mhsa.yaml --seeds 1 2 3 \
         -- --number_of_epochs=10
 
-Each run is ``python recipes/<recipe>/train.py YAML --seed=S --output_folder=OUT/<yaml>/<S>`` (one at a time, one
-thread each, so that they do not slow each other down); a run whose results file exists is not run again. Options
-after ``--`` go to every run. The result read is the recipe's headline: test accuracy (keyword spotting), WER on the
-first test set (CTC + attention ASR, transducer: full context), intent accuracy (SLU).
+Each run is ``python recipes/<recipe>/train.py YAML --seed=S --output_folder=OUT/<recipe>/<yaml>/<S>`` (one at a
+time, one thread each, so that they do not slow each other down); a run whose results file exists is not run again.
+Options after ``--`` go to every run. The result read is the recipe's headline: test accuracy (keyword spotting),
+WER on the first test set (CTC + attention ASR, transducer: full context), intent accuracy (SLU).
 
 Authors
 -------
@@ -45,7 +45,7 @@ def recipe_of(yaml):
 def run_seed(yaml, seed, output, extra):
     """Runs one seed (unless its results exist); returns its headline number."""
     recipe = recipe_of(yaml)
-    folder = os.path.join(output, os.path.splitext(os.path.basename(yaml))[0], str(seed))
+    folder = os.path.join(output, recipe, os.path.splitext(os.path.basename(yaml))[0], str(seed))
     results_file, headline, _ = HEADLINES[recipe]
     path = os.path.join(folder, results_file)
     if not os.path.isfile(path):

@@ -18,39 +18,6 @@ import torch
 import torchaudio
 
 
-def read_audio_file(path, sample_rate, min_samples=1):
-    """Reads an audio file as a mono float32 tensor at ``sample_rate``, refusing what cannot be transcribed.
-
-    Arguments
-    ---------
-    path : str
-        An audio file soundfile reads.
-    sample_rate : int
-        The model's sample rate (the audio is resampled to it).
-    min_samples : int
-        The shortest audio the model takes.
-
-    Returns
-    -------
-    torch.Tensor
-        [samples].
-
-    Raises
-    ------
-    ValueError
-        Unreadable, empty, too short, or not finite; the message names the file.
-    """
-    try:
-        audio, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
-    except (RuntimeError, soundfile.LibsndfileError) as error:
-        raise ValueError(f"cannot read audio file {path}: {error}") from error
-    waveform = torch.from_numpy(audio).mean(dim=1)
-    if file_rate != sample_rate and waveform.numel() > 0:
-        waveform = torchaudio.functional.resample(waveform, file_rate, sample_rate)
-    check_waveform(waveform, min_samples, path)
-    return waveform
-
-
 def check_waveform(waveform, min_samples, name):
     """Raises a ValueError naming ``name`` for audio too short to transcribe or with non-finite samples.
 

@@ -7,15 +7,59 @@ Authors
 """
 
 import os
+import random
+from dataclasses import dataclass
 
 import speechbrain as sb
 import torch
+
+
+@dataclass
+class JoinedUtterances:
+    """Training examples that look like a stretch of a stream rather than one cut sentence: with probability
+    ``join_prob`` an utterance is followed, after a pause, by another training utterance drawn at random (their
+    transcripts joined), and with probability ``leading_silence_prob`` silence comes before it.
+
+    A model trained only on utterances cut at the first word learns that speech starts at its first frame; in a
+    stream, a segment starts in a pause, possibly after other speech. An option of ours for the recipes that
+    stream (the mini transducer uses it), not a setting of the papers.
+
+    Arguments
+    ---------
+    join_prob : float
+        Probability that an example holds a second utterance.
+    pause_s : tuple of float
+        The pause between them, drawn uniformly in (low, high) seconds.
+    leading_silence_prob : float
+        Probability of silence before the first utterance.
+    leading_silence_s : tuple of float
+        Its length, drawn uniformly in (low, high) seconds.
+    """
+
+    join_prob: float = 0.5
+    pause_s: tuple = (0.2, 1.0)
+    leading_silence_prob: float = 0.5
+    leading_silence_s: tuple = (0.0, 0.6)
+
+    def __post_init__(self):
+        for name in ("join_prob", "leading_silence_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"JoinedUtterances: {name} must be in [0, 1], got {getattr(self, name)!r}")
+        for name in ("pause_s", "leading_silence_s"):
+            low, high = getattr(self, name)
+            if not 0.0 <= low <= high:
+                raise ValueError(f"JoinedUtterances: {name} must be (low, high) with 0 <= low <= high, got {low, high}")
+
+    def silence(self, seconds_range, sample_rate):
+        """Zeros of a random length in ``seconds_range``."""
+        return torch.zeros(int(random.uniform(*seconds_range) * sample_rate))
+
 
 SORTINGS = ("random", "ascending", "descending")
 
 
 def speech_text_datasets(
-    hparams, tokenizer, eos_index=None, text_column="wrd", ctc_text_column=None, speed_perturb=None
+    hparams, tokenizer, eos_index=None, text_column="wrd", ctc_text_column=None, speed_perturb=None, joined=None
 ):
     """The train, valid and test datasets of a recipe's manifests, and the train loader's options.
 
@@ -45,6 +89,8 @@ def speech_text_datasets(
         Applied to each training utterance as it is read (``[1, samples]`` in and out), e.g. SpeechBrain's
         ``SpeedPerturb``: each utterance gets its own random speed, as in SpeechBrain's CTC + attention recipes
         (its transducer recipe perturbs whole batches instead, with ``wav_augment``).
+    joined : JoinedUtterances, optional
+        Training examples joined with a random second utterance and led by silence (see the class).
 
     Returns
     -------
@@ -78,21 +124,45 @@ def speech_text_datasets(
     }
     datasets = [train, valid, *tests.values()]
 
-    def audio_item(segments, perturb):
-        """The ``sig`` item: the file or its segment (``start``, ``stop``), speed-perturbed by ``perturb``."""
+    def read(row, perturb=None):
+        """A row's audio: the file or its segment (``start``, ``stop``), speed-perturbed by ``perturb``."""
+        source = row["wav"] if "start" not in row else {"file": row["wav"], "start": int(row["start"]),
+                                                        "stop": int(row["stop"])}  # fmt: skip
+        signal = sb.dataio.dataio.read_audio(source)
+        return signal if perturb is None else perturb(signal.unsqueeze(0)).squeeze(0)
 
-        @sb.utils.data_pipeline.takes(*(("wav", "start", "stop") if segments else ("wav",)))
-        @sb.utils.data_pipeline.provides("sig")
-        def read(wav, start=None, stop=None):
-            source = wav if start is None else {"file": wav, "start": int(start), "stop": int(stop)}
-            signal = sb.dataio.dataio.read_audio(source)
-            return signal if perturb is None else perturb(signal.unsqueeze(0)).squeeze(0)
+    def audio_item(dataset, perturb):
+        """The ``sig`` and ``target`` (the text) items of one dataset's utterances."""
 
-        return read
+        @sb.utils.data_pipeline.takes("id")
+        @sb.utils.data_pipeline.provides("sig", "target")
+        def utterance(uid):
+            row = dataset.data[uid]
+            yield read(row, perturb)
+            yield row[text_column]
+
+        return utterance
+
+    @sb.utils.data_pipeline.takes("id")
+    @sb.utils.data_pipeline.provides("sig", "target")
+    def joined_utterances(uid):
+        """A training utterance, maybe led by silence and followed by a pause and another one (``joined``)."""
+        rows, sample_rate = [train.data[uid]], hparams.get("sample_rate", 16000)
+        pieces = []
+        if random.random() < joined.leading_silence_prob:
+            pieces.append(joined.silence(joined.leading_silence_s, sample_rate))
+        if random.random() < joined.join_prob:
+            rows.append(train.data[random.choice(train.data_ids)])
+        for index, row in enumerate(rows):
+            if index:
+                pieces.append(joined.silence(joined.pause_s, sample_rate))
+            pieces.append(read(row, speed_perturb))
+        yield torch.cat(pieces)
+        yield " ".join(row[text_column] for row in rows)
 
     outputs = ["wrd_words", "tokens_list", "tokens_bos", "tokens"] + (["tokens_eos"] if eos_index is not None else [])
 
-    @sb.utils.data_pipeline.takes(text_column)
+    @sb.utils.data_pipeline.takes("target")
     @sb.utils.data_pipeline.provides(*outputs)
     def text_pipeline(words):
         yield words.split(" ")
@@ -104,9 +174,12 @@ def speech_text_datasets(
             yield torch.LongTensor(tokens + [eos_index])
 
     for dataset in datasets:
-        columns = next(iter(dataset.data.values()), {})
-        perturb = speed_perturb if dataset is train else None
-        sb.dataio.dataset.add_dynamic_item([dataset], audio_item("start" in columns and "stop" in columns, perturb))
+        if dataset is train and joined is not None:
+            sb.dataio.dataset.add_dynamic_item([dataset], joined_utterances)
+        else:
+            sb.dataio.dataset.add_dynamic_item(
+                [dataset], audio_item(dataset, speed_perturb if dataset is train else None)
+            )
     sb.dataio.dataset.add_dynamic_item(datasets, text_pipeline)
     keys = ["id", "sig", "wrd_words", "tokens_bos", "tokens"] + (["tokens_eos"] if eos_index is not None else [])
     if ctc_text_column is not None:

@@ -21,7 +21,7 @@ from summarymixing.recipe_brain import RecipeBrain
 from summarymixing.run_folder import EXPORT_FILE, included_values, seal_export, write_atomically
 from summarymixing.transducer.decoding import decode_masked
 from summarymixing.transducer.loss import relative_to_absolute_lengths
-from summarymixing.transducer.wer_table import FULL_CONTEXT, MODES, streaming_settings
+from summarymixing.transducer.wer_table import FULL_CONTEXT, streaming_settings
 
 logger = get_logger(__name__)
 
@@ -162,8 +162,40 @@ class TransducerBrain(RecipeBrain):
         write_atomically(os.path.join(folder, "inference.yaml"), resolved.getvalue())
         seal_export(folder, "StreamingTransducerASR", self.RECIPE, ["model.ckpt", "normalize.ckpt", "tokenizer.ckpt"])
 
+    def continuous_wer(self, dataset, streaming_asr, config, test_name):
+        """Streams a test set as one recording (its utterances in order, ``continuous_pause_s`` of silence after
+        each) through :class:`~summarymixing.transducer.streaming.TranscriptionStream` with ``endpoint_rules``,
+        reading one utterance at a time (flat memory), and scores the transcript against the joined references.
+
+        Returns
+        -------
+        wer : float
+            Percent.
+        rtf : float
+            The decoding's real-time factor.
+        text : str
+            The transcript.
+        """
+        stream = streaming_asr.stream(config, self.hparams.endpoint_rules)
+        pause = torch.zeros(int(self.hparams.continuous_pause_s * self.hparams.transducer["sample_rate"]))
+        segments, references, seconds = [], [], 0.0
+        for item in tqdm(dataset, desc=f"continuous {test_name}", disable=self.noprogressbar):
+            references += item["wrd_words"]
+            started = time.perf_counter()
+            segments += stream.feed(item["sig"]) + stream.feed(pause)
+            seconds += time.perf_counter() - started
+        started = time.perf_counter()
+        segments += stream.finish()
+        seconds += time.perf_counter() - started
+        text = " ".join(segment.text for segment in segments if segment.text)
+        metric = self.hparams.error_rate_computer()
+        metric.append([test_name], [text.split()], [references])
+        return metric.summarize("error_rate"), seconds / (stream.samples / self.hparams.transducer["sample_rate"]), text
+
     def evaluate_wer_table(self, test_sets, streaming_asr, searcher):
-        """Decodes every test set with full context and every chunked setting, masked and streamed from audio.
+        """Decodes every test set with full context and every chunked setting, masked and streamed from audio
+        utterance by utterance, and as one continuous recording (the utterances joined by ``continuous_pause_s`` of
+        silence, cut into segments by ``endpoint_rules``, scored against the joined references).
 
         Arguments
         ---------
@@ -178,8 +210,9 @@ class TransducerBrain(RecipeBrain):
         Returns
         -------
         results : dict
-            ``{test_set: {key: WER in percent}}``, plus ``<setting>_streamed_rtf``: the real-time factor of the
-            streamed decoding (seconds of computation per second of audio, front end to text).
+            ``{test_set: {key: WER in percent}}``, plus ``<setting>_streamed_rtf`` and ``<setting>_continuous_rtf``:
+            the real-time factors of the streamed decodings (seconds of computation per second of audio, front end
+            to text).
         settings : list of str
             The chunked settings' names, in table order.
         """
@@ -192,7 +225,7 @@ class TransducerBrain(RecipeBrain):
         results = {}
         for test_name, dataset in test_sets.items():
             loader = self.make_dataloader(dataset, sb.Stage.TEST, ckpt_prefix=None, **self.hparams.test_dataloader_opts)
-            keys = [FULL_CONTEXT] + [f"{name}_{mode}" for name, _ in settings for mode in MODES]
+            keys = [FULL_CONTEXT] + [f"{name}_{mode}" for name, _ in settings for mode in ("masked", "streamed")]
             metrics = {key: self.hparams.error_rate_computer() for key in keys}
             texts = {key: {} for key in keys}
             streaming_seconds, audio_seconds = {name: 0.0 for name, _ in settings}, 0.0
@@ -231,6 +264,10 @@ class TransducerBrain(RecipeBrain):
             results[test_name] = {key: metric.summarize("error_rate") for key, metric in metrics.items()}
             for name, _ in settings:
                 results[test_name][f"{name}_streamed_rtf"] = streaming_seconds[name] / max(audio_seconds, 1e-9)
+            for name, config in settings:
+                wer, rtf, text = self.continuous_wer(dataset, streaming_asr, config, test_name)
+                results[test_name].update({f"{name}_continuous": wer, f"{name}_continuous_rtf": rtf})
+                texts[f"{name}_continuous"] = text
             write_atomically(
                 os.path.join(self.hparams.output_folder, f"hypotheses_{test_name}.json"), json.dumps(texts, indent=1)
             )

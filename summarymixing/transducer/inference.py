@@ -29,9 +29,10 @@ from speechbrain.decoders.transducer import TransducerGreedySearcherStreamingCon
 from speechbrain.inference.ASR import ASRStreamingContext, StreamingASR
 from speechbrain.inference.interfaces import Pretrained
 
-from summarymixing.data.audio import check_waveform, read_audio_file
+from summarymixing.data.audio import AudioStream, check_waveform
 from summarymixing.run_folder import check_export, check_yaml_code
 from summarymixing.transducer.search import TransducerBeamStreamingContext, searcher_for
+from summarymixing.transducer.streaming import TranscriptionStream
 
 
 @dataclass
@@ -265,12 +266,14 @@ class StreamingTransducerASR(StreamingASR):
             yield self.transcribe_chunk(context, chunk, final=index == len(chunks) - 1)[0]
 
     def transcribe_file_streaming(self, path, dynchunktrain_config, **kwargs):
-        """Transcribes an audio file chunk by chunk (read with soundfile, downmixed and resampled).
+        """Transcribes an audio file chunk by chunk as it is read (block by block, in constant memory; downmixed
+        and resampled), as one utterance. For a long recording, :meth:`stream` cuts it into segments.
 
         Arguments
         ---------
         path : str
-            An audio file soundfile reads (wav, flac, ogg, mp3).
+            An audio file soundfile reads (wav, flac, ogg, mp3), or ``-`` (standard input, see
+            :class:`summarymixing.data.audio.AudioStream`).
         dynchunktrain_config : DynChunkTrainConfig
             Chunk size (encoder frames) and left context (chunks).
         **kwargs
@@ -281,8 +284,34 @@ class StreamingTransducerASR(StreamingASR):
         str
             The text each chunk adds (possibly empty).
         """
-        waveform = read_audio_file(path, self.hparams.sample_rate, self.mods.front_end.min_samples)
-        yield from self.transcribe_waveform_streaming(waveform, dynchunktrain_config)
+        chunk_samples = self.get_chunk_size_frames(dynchunktrain_config)
+        context = self.make_streaming_context(dynchunktrain_config)
+        buffer, total = torch.zeros(0), 0
+        for block in AudioStream(path, self.hparams.sample_rate):
+            buffer, total = torch.cat([buffer, block]), total + block.numel()
+            while buffer.numel() > chunk_samples:  # the last chunk waits for the end of the stream
+                chunk, buffer = buffer[:chunk_samples], buffer[chunk_samples:]
+                yield self.transcribe_chunk(context, chunk[None], final=False)[0]
+        check_waveform(torch.zeros(total), self.mods.front_end.min_samples, path)
+        yield self.transcribe_chunk(context, buffer[None], final=True)[0]
+
+    def stream(self, dynchunktrain_config, endpoint=None, name="the stream"):
+        """A new stream to transcribe audio of any length into segments with word times.
+
+        Arguments
+        ---------
+        dynchunktrain_config : DynChunkTrainConfig
+            Chunk size (encoder frames) and left context (chunks).
+        endpoint : summarymixing.transducer.segments.EndpointRules, optional
+            When segments end; None: one segment.
+        name : str
+            What the stream is (a file name), for error messages.
+
+        Returns
+        -------
+        summarymixing.transducer.streaming.TranscriptionStream
+        """
+        return TranscriptionStream(self, dynchunktrain_config, endpoint, name)
 
     def transcribe_file(self, path, dynchunktrain_config, **kwargs):
         """The transcript of an audio file, decoded chunk by chunk.

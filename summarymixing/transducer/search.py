@@ -46,6 +46,8 @@ class Hypothesis:
     symbols_in_frame: int = 0
     predictor: tuple = None
     lm: tuple = None
+    frames: tuple = ()
+    """The frame that wrote each token (its index in the stream): the tokens' times."""
 
     def normalised_score(self):
         """The score per token, the blank start included (SpeechBrain's ranking key)."""
@@ -148,7 +150,7 @@ class TransducerSearcher(TransducerBeamSearcher):
         """
         lengths = self._lengths(tn_output, lengths)
         if self.beam_size == 1:
-            hypotheses, scores, _ = self.greedy_search(tn_output, lengths)
+            hypotheses, scores, _, _ = self.greedy_search(tn_output, lengths)
             return hypotheses, torch.tensor(scores).exp().mean(), None, None
         nbest = [self.finish(self.advance(self.start(), tn_output[i, : int(n)])) for i, n in enumerate(lengths)]
         best = [[list(h.tokens) for h in utterance] for utterance in nbest]
@@ -189,11 +191,13 @@ class TransducerSearcher(TransducerBeamSearcher):
         hypotheses : list of list of int
         scores : list of float
             The summed log-probabilities of each hypothesis's tokens (as SpeechBrain's greedy search).
+        frames : list of list of int
+            The frame (of ``tn_output``) that wrote each token.
         state : tuple
             The prediction network's ``(output, recurrent state)`` after the last frame, to continue the streams.
         """
         batch = tn_output.shape[0]
-        hypotheses, scores = [[] for _ in range(batch)], [0.0] * batch
+        hypotheses, scores, frames = [[] for _ in range(batch)], [0.0] * batch, [[] for _ in range(batch)]
         if state is None:
             tokens = torch.full((batch, 1), self.blank_id, dtype=torch.long, device=tn_output.device)
             state = self._forward_PN(tokens, self.decode_network_lst)
@@ -210,10 +214,11 @@ class TransducerSearcher(TransducerBeamSearcher):
                 for index, token, log_prob in zip(active.tolist(), best.tolist(), best_log_probs[writes].tolist()):
                     hypotheses[index].append(token)
                     scores[index] += log_prob
+                    frames[index].append(frame)
                 output, new_hidden = self._forward_PN(best[:, None], self.decode_network_lst, select(hidden, active))
                 predicted[active] = output
                 hidden = assign(hidden, active, new_hidden)
-        return hypotheses, scores, (predicted, hidden)
+        return hypotheses, scores, frames, (predicted, hidden)
 
     def greedy_search_streaming(self, tn_output, context):
         """The tokens of a batch of streams' next encoder frames, greedily: a ``decoding_function`` for
@@ -232,7 +237,7 @@ class TransducerSearcher(TransducerBeamSearcher):
             The new tokens of each stream.
         """
         lengths = torch.full((tn_output.shape[0],), tn_output.shape[1], dtype=torch.long)
-        hypotheses, _, context.hidden = self.greedy_search(tn_output, lengths, context.hidden)
+        hypotheses, _, _, context.hidden = self.greedy_search(tn_output, lengths, context.hidden)
         return hypotheses
 
     def start(self):
@@ -240,7 +245,7 @@ class TransducerSearcher(TransducerBeamSearcher):
         return [Hypothesis(tokens=(), score=0.0)]
 
     @torch.no_grad()
-    def advance(self, hypotheses, tn_output):
+    def advance(self, hypotheses, tn_output, first_frame=0):
         """Runs the beam search over more frames of one utterance.
 
         Arguments
@@ -249,25 +254,27 @@ class TransducerSearcher(TransducerBeamSearcher):
             The beam after the previous frames (:meth:`start` before the first).
         tn_output : torch.Tensor
             The next frames ``[frames, joint_dim]``.
+        first_frame : int
+            The index in the stream of the first of them (the tokens' ``frames``).
 
         Returns
         -------
         list of Hypothesis
             The beam after them.
         """
-        for frame in tn_output:
-            hypotheses = self._beam_frame(frame, hypotheses)
+        for index, frame in enumerate(tn_output):
+            hypotheses = self._beam_frame(frame, hypotheses, first_frame + index)
         return hypotheses
 
     def finish(self, hypotheses):
         """The ``nbest`` best hypotheses of a beam, best first (by score per token, as SpeechBrain's)."""
         return sorted(hypotheses, key=Hypothesis.normalised_score, reverse=True)[: self.nbest]
 
-    def _beam_frame(self, frame, hypotheses):
+    def _beam_frame(self, frame, hypotheses, index):
         """One frame of the frame-synchronous beam search: expands the best open hypothesis until ``beam_size``
         hypotheses have ended the frame with blank, or the best open one is ``state_beam`` worse than the best
         ended one."""
-        open_hypotheses = [Hypothesis(h.tokens, h.score, h.predictor_state, h.lm_state, 0, h.predictor, h.lm)
+        open_hypotheses = [Hypothesis(h.tokens, h.score, h.predictor_state, h.lm_state, 0, h.predictor, h.lm, h.frames)
                            for h in hypotheses]  # fmt: skip
         ended = []
         while len(ended) < self.beam_size and open_hypotheses:
@@ -286,14 +293,16 @@ class TransducerSearcher(TransducerBeamSearcher):
             for log_prob, token in zip(top_log_probs, top_tokens):
                 if token == self.blank_id:
                     ended.append(Hypothesis(best.tokens, best.score + log_prob, best.predictor_state, best.lm_state,
-                                            0, best.predictor, best.lm))  # fmt: skip
+                                            0, best.predictor, best.lm, best.frames))  # fmt: skip
                 elif log_prob >= words[0] - self.expand_beam:
                     score = best.score + log_prob
                     if self.lm_weight > 0:
                         score += self.lm_weight * float(best.lm[0].view(-1)[token])
                     lm_state = best.lm[1] if best.lm is not None else None
                     tokens, symbols = best.tokens + (token,), best.symbols_in_frame + 1
-                    open_hypotheses.append(Hypothesis(tokens, score, best.predictor[1], lm_state, symbols))
+                    open_hypotheses.append(
+                        Hypothesis(tokens, score, best.predictor[1], lm_state, symbols, frames=best.frames + (index,))
+                    )
         return ended
 
     def _run_networks(self, hypothesis, device):

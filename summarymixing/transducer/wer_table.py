@@ -1,10 +1,13 @@
 """The streaming WER table: which decoding settings are evaluated, their names, Markdown and JSON output.
 
 A setting is full context, or a chunk size in milliseconds with a left context in chunks (``None`` = unlimited),
-decoded either with chunk masks on the whole utterance (``masked``) or chunk by chunk from audio (``streamed``,
-by ``summarymixing.transducer.inference.StreamingTransducerASR``). Its key is
-``full_context`` or ``chunk<ms>ms_left<chunks|inf>_<masked|streamed>``, e.g. ``chunk640ms_leftinf_streamed``;
-``<setting>_streamed_rtf`` is the real-time factor of its streamed decoding.
+decoded with chunk masks on each whole utterance (``masked``), chunk by chunk from each utterance's audio
+(``streamed``, by ``summarymixing.transducer.inference.StreamingTransducerASR``), or chunk by chunk from one
+continuous recording of the whole test set, its utterances joined by pauses, cut into segments by the endpoint
+rules (``continuous``: the path of ``transcribe.py`` on a long recording, scored against the joined references).
+Its key is ``full_context`` or ``chunk<ms>ms_left<chunks|inf>_<masked|streamed|continuous>``, e.g.
+``chunk640ms_leftinf_streamed``; ``<setting>_streamed_rtf`` and ``<setting>_continuous_rtf`` are the real-time
+factors of the streamed decodings.
 
 Authors
  * SummaryMixing contributors 2026
@@ -18,7 +21,7 @@ from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
 from summarymixing.run_folder import write_atomically
 
 FULL_CONTEXT = "full_context"
-MODES = ("masked", "streamed")
+MODES = ("masked", "streamed", "continuous")
 
 
 def streaming_settings(chunk_sizes_ms, left_contexts_chunks, frame_ms):
@@ -71,8 +74,8 @@ def streaming_settings(chunk_sizes_ms, left_contexts_chunks, frame_ms):
 
 
 def format_markdown(results, settings):
-    """Formats a WER table, one row per setting; per test set, a masked and a streamed WER column and the real-time
-    factor of the streamed decoding.
+    """Formats a WER table, one row per setting; per test set, the masked, streamed and continuous WER columns and
+    the real-time factor of the streamed decoding (a column missing from ``results`` shows ``-``).
 
     Arguments
     ---------
@@ -89,22 +92,24 @@ def format_markdown(results, settings):
     Example
     -------
     >>> print(format_markdown({"test": {"full_context": 9.5, "chunk640ms_leftinf_masked": 10.0,
-    ...     "chunk640ms_leftinf_streamed": 10.0, "chunk640ms_leftinf_streamed_rtf": 0.0412}}, ["chunk640ms_leftinf"]))
-    | setting | test masked | test streamed | test streamed RTF |
-    |---|---|---|---|
-    | full context | 9.50 | - | - |
-    | chunk 640 ms, left inf | 10.00 | 10.00 | 0.041 |
+    ...     "chunk640ms_leftinf_streamed": 10.0, "chunk640ms_leftinf_streamed_rtf": 0.0412,
+    ...     "chunk640ms_leftinf_continuous": 10.5}}, ["chunk640ms_leftinf"]))
+    | setting | test masked | test streamed | test continuous | test streamed RTF |
+    |---|---|---|---|---|
+    | full context | 9.50 | - | - | - |
+    | chunk 640 ms, left inf | 10.00 | 10.00 | 10.50 | 0.041 |
     """
     header = ["setting"] + [f"{test_set} {column}" for test_set in results for column in (*MODES, "streamed RTF")]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines.append(
-        "| full context | " + " | ".join(f"{wers[FULL_CONTEXT]:.2f} | - | -" for wers in results.values()) + " |"
+        "| full context | " + " | ".join(f"{wers[FULL_CONTEXT]:.2f} | - | - | -" for wers in results.values()) + " |"
     )
     for setting in settings:
         label = setting_label(setting)
         cells = []
         for wers in results.values():
-            cells += [f"{wers[f'{setting}_{mode}']:.2f}" for mode in MODES]
+            for key in [f"{setting}_{mode}" for mode in MODES]:
+                cells.append("-" if key not in wers else f"{wers[key]:.2f}")
             rtf = wers.get(f"{setting}_streamed_rtf")
             cells.append("-" if rtf is None else f"{rtf:.3f}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
