@@ -34,9 +34,10 @@ def asr_run(tmp_path_factory, lm_run):
 
 @pytest.fixture(scope="session")
 def transducer_run(tmp_path_factory):
-    """The tiny transducer trained for 3 epochs, with its WER table and exported folder: ``(folder, output)``."""
+    """The tiny transducer trained to write its 16 training sentences, with its WER table and exported folder:
+    ``(folder, output)``."""
     output_folder = tmp_path_factory.mktemp("transducer") / "run"
-    return output_folder, mini_runs.run(mini_runs.TRANSDUCER, output_folder, mini_runs.transducer_options(3))
+    return output_folder, mini_runs.run(mini_runs.TRANSDUCER, output_folder, mini_runs.session_transducer_options())
 
 
 @pytest.fixture(scope="session")

@@ -60,6 +60,19 @@ TINY_TRANSDUCER = {
     "test_chunk_sizes_ms": [640],
     "test_left_contexts_chunks": [2, None],
 }  # fmt: skip
+
+
+def session_transducer_options():
+    """The session's transducer: the tiny model trained long enough on 16 sentences, joined by pauses and led by
+    silence as the mini YAML trains (60 epochs of batches of 2, about 30 s on one thread), to write them and to
+    write nothing in silence, so that the tests that stream it see words where there is speech."""
+    return transducer_options(
+        60, select_n_sentences=[16, 8, 8], batch_size=2, lr=0.004, warmup_steps=50, total_steps=5000,
+        valid_search_interval=20, fea_augment=None,
+        transducer={"d_model": 64, "d_ffn": 128, "dec_neurons": 64, "joint_dim": 64},
+    )  # fmt: skip
+
+
 TINY_RNN_LM = {"output_neurons": 40, "embedding_dim": 16, "rnn_neurons": 64, "dnn_neurons": 32}
 TINY_KWS = {
     "kws": {"cnn_channels": [4, 4], "cnn_out_features": 40, "d_model": 16, "nhead": 2, "num_encoder_layers": 1,

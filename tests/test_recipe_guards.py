@@ -8,7 +8,18 @@ import subprocess
 import time
 
 import pytest
-from mini_runs import ASR, KWS, REPO, TINY_ASR, TRANSDUCER, command, environment, run, transducer_options
+from mini_runs import (
+    ASR,
+    KWS,
+    REPO,
+    TINY_ASR,
+    TRANSDUCER,
+    command,
+    environment,
+    run,
+    session_transducer_options,
+    transducer_options,
+)
 
 pytestmark = pytest.mark.slow  # trains, or runs a recipe, benchmark or full-size model end to end
 
@@ -24,7 +35,7 @@ def test_a_rerun_with_another_model_is_refused_before_the_folder_changes(transdu
     folder = tmp_path / "run"
     shutil.copytree(transducer_run[0], folder, ignore=shutil.ignore_patterns("inference"))
     saved = {name: (folder / name).read_bytes() for name in ("hyperparams.yaml", "wer.json", "export.json")}
-    options = transducer_options(3)
+    options = session_transducer_options()
     options["transducer"]["d_model"] = 16
     refused(run(TRANSDUCER, folder, options, check=False), "holds another model than the one this YAML builds")
     assert {name: (folder / name).read_bytes() for name in saved} == saved
