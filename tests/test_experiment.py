@@ -142,3 +142,13 @@ def test_a_commented_list_of_preparation_steps_loads_as_steps(tmp_path):
     steps = load(str(path), {"folder": "/other"})["steps"]
     assert [step.func.__name__ for step in steps] == ["join", "basename"]
     assert steps[0].keywords == {"a": "/other", "p": "x"}
+
+
+def test_the_model_keys_users_change_most_can_be_given_at_the_top_level():
+    hparams = load(os.path.join(REPO, "hparams", "kws", "mini.yaml"),
+                              {"attention_type": "RelPosMHAXL", "output_folder": "/nonexistent"})  # fmt: skip
+    assert hparams["kws"]["attention_type"] == "RelPosMHAXL"
+    layer = hparams["kws"]["embedding_model"].transformer.encoder.layers[0]
+    assert type(layer.mha_layer).__name__ == "RelPosMHAXL"
+    with pytest.raises(HparamsError, match="has no key .attention_typo."):
+        compose(os.path.join(REPO, "hparams", "kws", "mini.yaml"), {"attention_typo": "RelPosMHAXL"})

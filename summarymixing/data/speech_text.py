@@ -18,7 +18,8 @@ import torch
 class JoinedUtterances:
     """Training examples that look like a stretch of a stream rather than one cut sentence: with probability
     ``join_prob`` an utterance is followed, after a pause, by another training utterance drawn at random (their
-    transcripts joined), and with probability ``leading_silence_prob`` silence comes before it.
+    transcripts joined), which is followed by another with the same probability, up to ``max_utterances``; and with
+    probability ``leading_silence_prob`` silence comes before the first.
 
     A model trained only on utterances cut at the first word learns that speech starts at its first frame; in a
     stream, a segment starts in a pause, possibly after other speech. An option of ours for the recipes that
@@ -27,7 +28,9 @@ class JoinedUtterances:
     Arguments
     ---------
     join_prob : float
-        Probability that an example holds a second utterance.
+        Probability that another utterance follows.
+    max_utterances : int
+        The most utterances in one example.
     pause_s : tuple of float
         The pause between them, drawn uniformly in (low, high) seconds.
     leading_silence_prob : float
@@ -37,11 +40,16 @@ class JoinedUtterances:
     """
 
     join_prob: float = 0.5
+    max_utterances: int = 2
     pause_s: tuple = (0.2, 1.0)
     leading_silence_prob: float = 0.5
     leading_silence_s: tuple = (0.0, 0.6)
 
     def __post_init__(self):
+        if isinstance(self.max_utterances, bool) or not isinstance(self.max_utterances, int) or self.max_utterances < 1:
+            raise ValueError(
+                f"JoinedUtterances: max_utterances must be a whole number >= 1, got {self.max_utterances!r}"
+            )
         for name in ("join_prob", "leading_silence_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"JoinedUtterances: {name} must be in [0, 1], got {getattr(self, name)!r}")
@@ -151,7 +159,7 @@ def speech_text_datasets(
         pieces = []
         if random.random() < joined.leading_silence_prob:
             pieces.append(joined.silence(joined.leading_silence_s, sample_rate))
-        if random.random() < joined.join_prob:
+        while len(rows) < joined.max_utterances and random.random() < joined.join_prob:
             rows.append(train.data[random.choice(train.data_ids)])
         for index, row in enumerate(rows):
             if index:

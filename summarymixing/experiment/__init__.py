@@ -50,6 +50,8 @@ from summarymixing.experiment.run_lock import RunFolderBusyError, lock_run_folde
 
 EXTENDS = "extends"
 NEW_KEYS = "new_keys"
+MODEL_KEYS = ("attention_type", "summary_mixing_mode", "output_neurons", "d_model", "nhead", "num_encoder_layers")
+"""Model settings a command line may give at the top level (routed to the YAML's ``model.yaml``)."""
 AT_LEAST = {
     "number_of_epochs": 1, "batch_size": 1, "test_batch_size": 1, "test_beam_size": 1, "beam_size": 1,
     "grad_accumulation_factor": 1, "avg_checkpoints": 1, "valid_search_interval": 1, "checkpoints_to_keep": 1,
@@ -255,10 +257,31 @@ def compose(hparams_file, overrides=None):
     if isinstance(overrides, str):
         overrides = yaml.load(overrides) or {}
     if overrides:
+        overrides = _route_model_keys(tree, overrides, current)
         _check(tree, overrides, "", current)
         _merge(merged, overrides)
     _check_values(merged, hparams_file)
     return current, merged
+
+
+def _route_model_keys(tree, overrides, path):
+    """Overrides of :data:`MODEL_KEYS` that the YAML does not have at its top level go to the model: the one
+    top-level key that includes a ``model.yaml`` (``--attention_type=RelPosMHAXL`` becomes
+    ``--transducer={attention_type: RelPosMHAXL}``), as a SpeechBrain user would write them."""
+    models = [key for key, node in tree.items() if _tag(node) and _tag(node).startswith("!include:")
+              and _tag(node).endswith("model.yaml")]  # fmt: skip
+    routed = {}
+    for key, value in overrides.items():
+        if key in MODEL_KEYS and key not in tree and len(models) == 1:
+            routed.setdefault(models[0], {})
+            if not isinstance(routed[models[0]], dict):
+                raise HparamsError(f"--{key} and --{models[0]} both set the model of {os.path.basename(path)}")
+            routed[models[0]][key] = value
+        elif key in routed and isinstance(value, dict) and isinstance(routed[key], dict):
+            routed[key] = {**value, **routed[key]}
+        else:
+            routed[key] = value
+    return routed
 
 
 def _check_values(merged, hparams_file):

@@ -199,6 +199,34 @@ class StreamingTransducerASR(StreamingASR):
                 "StreamingTransducerASR: the streams of a batch must end together; pass final=True "
                 "with the last chunk instead of relative chunk lengths"
             )
+        frames = self.ready_frames(context, chunk, final)
+        chunk_size = context.config.chunk_size
+        encoded = [
+            self.encode_frames(context, frames[:, start : start + chunk_size])
+            for start in range(0, frames.shape[1], chunk_size)
+        ]
+        if not encoded:
+            return torch.zeros(chunk.shape[0], 0, self.mods.proj_enc.w.out_features, device=self.device)
+        return torch.cat(encoded, dim=1)
+
+    def ready_frames(self, context, chunk, final=False):
+        """The front end's frames that the next audio completes into whole encoder chunks (all that remain when
+        ``final``); the others wait in ``context.pending_frames``.
+
+        Arguments
+        ---------
+        context : TransducerStreamingContext
+            From :meth:`make_streaming_context`; updated in place.
+        chunk : torch.Tensor
+            Audio [batch, samples] (any length).
+        final : bool
+            Whether this is the last audio of the stream.
+
+        Returns
+        -------
+        torch.Tensor
+            Frames [batch, whole chunks x chunk_size (or fewer at the end), features].
+        """
         chunk = chunk.float().to(self.device)
         if not bool(torch.isfinite(chunk).all()):
             bad = int((~torch.isfinite(chunk)).sum())
@@ -208,14 +236,26 @@ class StreamingTransducerASR(StreamingASR):
             frames = torch.cat([context.pending_frames, frames], dim=1)
         chunk_size = context.config.chunk_size
         ready = frames.shape[1] if final else frames.shape[1] // chunk_size * chunk_size
-        encoded = [
-            self.mods.enc.forward_streaming(frames[:, start : start + chunk_size], context.encoder_context)
-            for start in range(0, ready, chunk_size)
-        ]
         context.pending_frames = frames[:, ready:]
-        if not encoded:
-            return torch.zeros(chunk.shape[0], 0, self.mods.proj_enc.w.out_features, device=self.device)
-        return self.mods.proj_enc(torch.cat(encoded, dim=1))
+        return frames[:, :ready]
+
+    def encode_frames(self, context, frames):
+        """One encoder chunk (``chunk_size`` front-end frames, or fewer at the end of a stream) through the
+        streaming encoder and the joint network's projection.
+
+        Arguments
+        ---------
+        context : TransducerStreamingContext
+            Its ``encoder_context`` is updated in place.
+        frames : torch.Tensor
+            [batch, frames, features].
+
+        Returns
+        -------
+        torch.Tensor
+            [batch, frames, joint_dim].
+        """
+        return self.mods.proj_enc(self.mods.enc.forward_streaming(frames, context.encoder_context))
 
     def transcribe_chunk(self, context, chunk, chunk_len=None, final=False):
         """The text that the next audio of a stream adds (possibly empty).

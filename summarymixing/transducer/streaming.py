@@ -104,22 +104,35 @@ class TranscriptionStream:
 
     @torch.no_grad()
     def _step(self, chunk, final):
-        encoded = self.asr.encode_chunk(self.context, chunk[None], final=final)
-        if encoded.shape[1] == 0:
-            return []
-        self._decode(encoded)
-        self.frames += encoded.shape[1]
-        if self.endpoint is None or final:
-            return []
+        frames = self.asr.ready_frames(self.context, chunk[None], final=final)
+        closed = []
+        for start in range(0, frames.shape[1], self.config.chunk_size):
+            piece = frames[:, start : start + self.config.chunk_size]
+            encoded = self.asr.encode_frames(self.context, piece)
+            self._decode(encoded)
+            self.frames += encoded.shape[1]
+            if self.endpoint is not None and not final:
+                closed += self._endpoint(piece, encoded)
+        return closed
+
+    def _endpoint(self, piece, encoded):
+        """Closes the segment when a rule says so. The next segment starts with the chunk just decoded, replayed
+        in a fresh decoder (and encoder): the rules fire on frames that wrote nothing, so it gave the closed
+        segment no token, and the next words may already start in it."""
         tokens, frames = self._best()
         last = frames[-1] + 1 if frames else self.segment_start
         segment_s = (self.frames - self.segment_start) * self.frame_s
         if not self.endpoint.ends(segment_s, (self.frames - last) * self.frame_s, bool(tokens)):
             return []
-        closed = [self._segment(tokens, frames, end_s=self.frames * self.frame_s, final=True)] if tokens else []
+        start = self.frames - encoded.shape[1]
+        closed = [self._segment(tokens, frames, end_s=start * self.frame_s, final=True)] if tokens else []
         if self.endpoint.reset_encoder:
             self.context.encoder_context = self.asr.mods.enc.make_streaming_context(self.config)
+            encoded = self.asr.encode_frames(self.context, piece)
+        self.frames = start
         self._new_segment()
+        self._decode(encoded)
+        self.frames += encoded.shape[1]
         return closed
 
     def _decode(self, encoded):
