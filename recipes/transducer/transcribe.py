@@ -11,9 +11,9 @@ an endpoint closes it.
         [--beam-size 10 [--lm-folder LM_RUN_DIR] [--lm-weight 0.5]] [--format txt|json|srt|vtt] [--output PATH]
 
 Endpoints (on by default; ``--no-endpoints`` decodes each file as one utterance, as the WER table's streamed column):
-a segment ends after ``--endpoint-silence`` seconds without a word once it holds text, after
-``--endpoint-silence-without-text`` seconds when it holds none (that silence is dropped), or after
-``--max-segment`` seconds; the decoder and the encoder then start afresh. ``--format`` chooses what is written for
+a segment ends after ``--endpoint-silence`` seconds of silence once it holds speech, or after ``--max-segment``
+seconds; only ``--leading-silence`` seconds of silence are kept before its speech; the next segment starts with a
+fresh encoder and decoder (see ``summarymixing.transducer.streaming``). ``--format`` chooses what is written for
 each file: ``txt`` (the transcript; with several files ``AUDIO<TAB>transcript``), ``json`` (segments with word
 times), ``srt`` or ``vtt`` subtitles (cues split at endpoints or every ``--max-cue`` seconds); to standard output,
 or with ``--output`` to a file (one audio) or a folder (one file per audio). ``--json FILE`` also writes
@@ -68,14 +68,14 @@ def parse_arguments(argv):
     parser.add_argument(
         "--endpoint-silence",
         type=float,
-        default=rules.silence_after_text_s,
-        help=f"seconds without a word that end a segment (default {rules.silence_after_text_s})",
+        default=rules.silence_after_speech_s,
+        help=f"seconds of silence that end a segment (default {rules.silence_after_speech_s})",
     )
     parser.add_argument(
-        "--endpoint-silence-without-text",
+        "--leading-silence",
         type=float,
-        default=rules.silence_without_text_s,
-        help=f"the same before any word (default {rules.silence_without_text_s})",
+        default=rules.leading_silence_s,
+        help=f"seconds of silence kept before a segment's speech (default {rules.leading_silence_s})",
     )
     parser.add_argument("--max-segment", type=float, default=rules.max_segment_s,
                         help=f"longest segment in seconds (default {rules.max_segment_s})")  # fmt: skip
@@ -99,7 +99,8 @@ def parse_arguments(argv):
         parser.error(f"--output {args.output}: with several audio files, give an existing folder")
     try:
         args.endpoint = None if args.no_endpoints else EndpointRules(
-            args.endpoint_silence, args.endpoint_silence_without_text, args.max_segment, reset_encoder=True
+            silence_after_speech_s=args.endpoint_silence, leading_silence_s=args.leading_silence,
+            max_segment_s=args.max_segment,
         )  # fmt: skip
     except ValueError as error:
         parser.error(str(error))
@@ -146,7 +147,7 @@ def transcribe(asr, path, config, args):
     """Streams one audio through the model, printing progress unless ``--quiet``; returns its segments."""
     stream = asr.stream(config, args.endpoint, name="standard input" if path == "-" else path)
     notices = lambda message: print(f"transcribe.py: {message}", file=sys.stderr, flush=True)  # noqa: E731
-    segments, frames_shown = [], 0
+    segments, decoded_shown = [], 0.0
     for block in AudioStream(path, asr.hparams.sample_rate, notify=notices):
         for piece in block.split(stream.chunk_samples):  # a progress line per chunk
             closed = stream.feed(piece)
@@ -155,9 +156,9 @@ def transcribe(asr, path, config, args):
                 continue
             for segment in closed:
                 print(f"[{segment.start:7.2f} - {segment.end:7.2f} s] {segment.text}", flush=True)
-            if stream.frames > frames_shown:
-                frames_shown = stream.frames
-                print(f"[{stream.frames * stream.frame_s:7.2f} s] {stream.partial.text}", flush=True)
+            if stream.decoded_s > decoded_shown:
+                decoded_shown = stream.decoded_s
+                print(f"[{decoded_shown:7.2f} s] {stream.partial.text}", flush=True)
     segments += stream.finish()
     return segments
 

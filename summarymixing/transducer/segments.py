@@ -2,11 +2,9 @@
 decide where a segment ends.
 
 A transducer writes each token at an encoder frame; the frame's time is the token's. A word (SentencePiece pieces
-from one that starts with ``▁`` to the next) starts at its first token's frame and ends one frame after its last.
-:class:`EndpointRules` are the endpoint rules of Kaldi and sherpa-onnx on the decoder's output: a segment ends
-after enough trailing silence (frames that wrote nothing) once it holds text, after a longer one when it holds
-none, or when it reaches a maximum length. At an endpoint the segment is final, and the decoder (and, with
-``reset_encoder``, the encoder's summary of the past) starts afresh, as at the start of an utterance.
+from one that starts with ``\u2581`` to the next) starts at its first token's frame and ends one frame after its
+last. :class:`EndpointRules` say where a stream is cut into segments: after enough trailing silence once a segment
+holds speech, or at a maximum length (the endpoint rules of Kaldi and sherpa-onnx, here on the audio's level).
 
 Authors
 -------
@@ -54,45 +52,45 @@ class Segment:
 
 @dataclass
 class EndpointRules:
-    """When a segment ends (sherpa-onnx's rules, with Kaldi's names for them).
+    """Where a stream is cut into segments, on its audio (see :mod:`summarymixing.transducer.streaming`).
 
     Arguments
     ---------
-    silence_after_text_s : float
-        Frames that wrote no token, after some text, that end the segment (rule 2). None: never.
-    silence_without_text_s : float
-        Frames that wrote no token, in a segment without text, that end it (rule 1; its silence is then dropped).
+    silence_after_speech_s : float
+        Silence that closes a segment holding speech.
+    leading_silence_s : float
+        The silence kept before a segment's first speech (the rest is dropped unencoded).
+    min_speech_s : float
+        Speech a segment needs to count as holding speech (shorter sounds are clicks).
     max_segment_s : float
-        A segment ends when it is this long (rule 3). None: never.
-    reset_encoder : bool
-        At an endpoint, also start the encoder's summary of the past afresh (the decoder always starts afresh).
+        A segment closes when it is this long.
+    speech_range_db : float
+        A frame is speech within this many dB of the loudest frame of the last seconds ...
+    speech_floor_db : float
+        ... and above this level (dB of the mean square of samples in [-1, 1]).
 
     Example
     -------
-    >>> rules = EndpointRules(silence_after_text_s=0.8, silence_without_text_s=2.4, max_segment_s=20.0)
-    >>> rules.ends(segment_s=5.0, silence_s=0.84, has_text=True), rules.ends(5.0, 0.84, has_text=False)
-    (True, False)
-    >>> rules.ends(20.0, 0.0, has_text=True)
-    True
+    >>> EndpointRules(silence_after_speech_s=0.3).max_segment_s
+    20.0
+    >>> EndpointRules(silence_after_speech_s=-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: EndpointRules: silence_after_speech_s must be a number of seconds above 0, got -1
     """
 
-    silence_after_text_s: float | None = 0.8
-    silence_without_text_s: float | None = 2.4
-    max_segment_s: float | None = 20.0
-    reset_encoder: bool = False
+    silence_after_speech_s: float = 0.3
+    leading_silence_s: float = 0.3
+    min_speech_s: float = 0.1
+    max_segment_s: float = 20.0
+    speech_range_db: float = 35.0
+    speech_floor_db: float = -55.0
 
     def __post_init__(self):
-        for name in ("silence_after_text_s", "silence_without_text_s", "max_segment_s"):
+        for name in ("silence_after_speech_s", "leading_silence_s", "min_speech_s", "max_segment_s", "speech_range_db"):
             value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and value > 0):
-                raise ValueError(f"EndpointRules: {name} must be a number of seconds above 0 or None, got {value!r}")
-
-    def ends(self, segment_s, silence_s, has_text):
-        """Whether a segment of ``segment_s`` seconds whose last ``silence_s`` seconds wrote nothing ends now."""
-        silence = self.silence_after_text_s if has_text else self.silence_without_text_s
-        if silence is not None and silence_s >= silence:
-            return True
-        return self.max_segment_s is not None and segment_s >= self.max_segment_s
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"EndpointRules: {name} must be a number of seconds above 0, got {value!r}")
 
 
 def words_from_pieces(pieces, frames, frame_s, offset_s=0.0):
