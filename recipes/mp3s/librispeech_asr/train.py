@@ -60,11 +60,15 @@ def dataio_prepare(hparams):
 
     add_audio(list(datasets.values()), hparams["sample_rate"])
     sb.dataio.dataset.add_dynamic_item(list(datasets.values()), text_pipeline)
+    # SpeechBrain's special label "unk_label" is the unknown label itself, appended after the characters: given
+    # unk_index it would add the label 1 at the end. "<unk>" is placed at unk_index before the characters instead.
+    label_encoder.insert_label("<unk>", hparams["unk_index"])
+    label_encoder.unk_label = "<unk>"
     label_encoder.load_or_create(
         path=os.path.join(hparams["save_folder"], "label_encoder.txt"),
         from_didatasets=[datasets["train"]],
         output_key="char_list",
-        special_labels={"blank_label": hparams["blank_index"], "unk_label": hparams["unk_index"]},
+        special_labels={"blank_label": hparams["blank_index"]},
         sequence_input=True,
     )
     if len(label_encoder) > hparams["output_neurons"]:
