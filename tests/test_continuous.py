@@ -3,6 +3,7 @@ decoding; block sizes never change a transcript; endpoints cut a stream at its p
 audio; transcribe.py reads standard input and writes subtitles; the stream's state does not grow with its length."""
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -11,6 +12,7 @@ import torch
 from mini_runs import REPO, TRANSCRIBE, environment, transcribe
 from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
 
+from summarymixing.benchmarks import continuous
 from summarymixing.data.manifest import read_csv
 from summarymixing.transducer.inference import StreamingTransducerASR
 from summarymixing.transducer.segments import EndpointRules
@@ -147,3 +149,11 @@ def test_the_state_of_a_long_stream_does_not_grow(asr):
             sizes.append(sum(state_sizes(stream)))
         assert max(sizes[6:]) <= max(sizes[:6]), sizes
         stream.finish()
+
+
+def test_the_continuous_benchmark_repeats_the_test_set_into_a_long_recording(transducer_run, capsys):
+    folder, _ = transducer_run
+    (row,) = continuous.main([str(folder), "--chunks-ms", "640", "--minutes", "0.5"])
+    assert row[0] == 640 and all(0.0 <= wer <= 200.0 for wer in row[1:]), row
+    out = capsys.readouterr().out
+    assert "| 640 ms | " in out and float(re.search(r"recording of ([0-9.]+) min", out).group(1)) >= 0.5

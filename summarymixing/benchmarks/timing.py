@@ -13,6 +13,7 @@ Authors
 
 import argparse
 import contextlib
+import ctypes
 import json
 import math
 import os
@@ -193,6 +194,25 @@ class Target:
         """FLOP/s of a square matmul in the target's precision (2048 on a CPU, 8192 on CUDA)."""
         size = 8192 if self.is_cuda else 2048
         return matmul_throughput(self.clock(), size, repeats, self.dtype, self.device)
+
+
+def resident_memory_peak_reset():
+    """Returns freed heap memory to the system and resets the process's peak resident set size (Linux)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+        handle.write("5")
+
+
+def resident_memory(field):
+    """``VmRSS`` (resident set size now) or ``VmHWM`` (peak since the last reset) in bytes (Linux)."""
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def cpu_clock():

@@ -22,7 +22,6 @@ waiting for a core does not count). The load average at the end of each measurem
 """
 
 import argparse
-import ctypes
 import json
 import os
 import subprocess
@@ -35,7 +34,14 @@ from speechbrain import Stage
 from speechbrain.nnet.quantisers import GumbelVectorQuantizer
 
 from summarymixing import experiment
-from summarymixing.benchmarks.timing import PRECISIONS, Target, positive_float, positive_int
+from summarymixing.benchmarks.timing import (
+    PRECISIONS,
+    Target,
+    positive_float,
+    positive_int,
+    resident_memory,
+    resident_memory_peak_reset,
+)
 from summarymixing.wav2vec2 import MaskingCollate
 from summarymixing.wav2vec2.brain import Wav2Vec2Brain
 
@@ -89,25 +95,6 @@ def use_speechbrain_quantiser(model):
 def count_parameters(model):
     """Number of trainable parameters (front end, context encoder, quantiser, prediction head)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def resident_memory_peak_reset():
-    """Returns freed heap memory to the system and resets the process's peak resident set size (Linux)."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:
-        pass
-    with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
-        handle.write("5")
-
-
-def resident_memory(field):
-    """``VmRSS`` (resident set size now) or ``VmHWM`` (peak since the last reset) in bytes (Linux)."""
-    with open("/proc/self/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def held_tensor_bytes(model, optimizer):
