@@ -290,8 +290,8 @@ def test_ddp_fine_tuning_with_two_processes(tiny_ssl_run, tmp_path, tmp_path_fac
 
 
 # (runner task, dataset layout, the dataset folder inside it): the full-scale heads, which the mini runs do not use
+# The heads of every task but Welsh CommonVoice (the same two heads as Basque's: linear here, BiLSTM in mini.yaml)
 PAPER_HEAD_DATA = {
-    "commonvoice_cy": ("commonvoice", "CommonVoice/cy"),
     "commonvoice_eu": ("commonvoice", "CommonVoice/eu"),
     "iemocap_emotion": ("iemocap", "IEMOCAP_full_release"),
     "slurp_intent": ("slurp", "SLURP"),
@@ -328,7 +328,6 @@ def test_every_paper_head_runs_end_to_end_on_the_mini_layouts(tiny_ssl_run, tmp_
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     table = (tmp_path / "results.md").read_text()
     for column in (
-        "commonvoice_cy linear",
         "commonvoice_eu bilstm",  # bilstm_eu.yaml: the BiLSTM head on Basque
         "commonvoice_eu linear",
         "iemocap_emotion linear",
@@ -340,7 +339,7 @@ def test_every_paper_head_runs_end_to_end_on_the_mini_layouts(tiny_ssl_run, tmp_
     assert " - " not in next(line for line in table.splitlines() if line.startswith("| tiny |"))
 
     mini_layout("librispeech", str(mini_folder))
-    for head in ("contextnet", "bilstm"):
+    for head in ("contextnet",):  # bilstm: mini.yaml's head, trained by the tests above
         output = tmp_path / "librispeech" / head
         command = [sys.executable, os.path.join(REPO, "recipes", "mp3s", "librispeech_asr", "train.py"),
                    os.path.join(REPO, "hparams", "mp3s", "librispeech_asr", f"{head}.yaml"),
@@ -351,6 +350,7 @@ def test_every_paper_head_runs_end_to_end_on_the_mini_layouts(tiny_ssl_run, tmp_
         result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         assert json.loads((output / "results.json").read_text())["head"] == head
+        assert "'<unk>' => 1" in (output / "save" / "label_encoder.txt").read_text()  # unk_index, as the YAML says
 
 
 def test_a_ctc_output_beyond_the_alphabet_decodes_as_unknown():
