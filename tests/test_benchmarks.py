@@ -33,7 +33,7 @@ def test_encoder_benchmark_prints_training_and_streaming(capsys):
 def test_transducer_benchmark_times_the_recipes_step(capsys):
     results, flops = transducer.main(["--lengths", "1", "--rounds", "1"])
     out = capsys.readouterr().out
-    assert "the recipe's fit_batch" in out and "| 1 x 1 s | chunked |" in out
+    assert "the recipe's fit_batch" in out and "| 1 x 1 s | chunked |" in out and "| 1 x 1 s | packed |" in out
     assert set(results) == {"SummaryMixing", "RelPosMHAXL", "no mixer"}
     # the paper-size SummaryMixing transducer does fewer matmul FLOPs than self-attention, no mixer the fewest
     assert flops["no mixer"][1, 1] < flops["SummaryMixing"][1, 1] < flops["RelPosMHAXL"][1, 1]

@@ -142,3 +142,30 @@ def test_ddp_averages_the_chunked_gradients(tmp_path):
     for rank in range(2):
         for grad, grad_0, grad_1 in zip(results[rank], *expected):
             torch.testing.assert_close(grad, (grad_0 + grad_1) / 2)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("blank_index", [0, 4])
+def test_packed_lattice_equals_the_plain_path(reduction, blank_index):
+    """packed: the joint network on the real (frame, label) nodes only and the loss by the vectorised recursion;
+    one utterance without any label."""
+    plain, _ = make_losses(blank_index=blank_index, reduction=reduction)
+    packed = TransducerJointLoss(plain.joint, plain.classifier, blank_index, reduction=reduction, packed=True)
+    batch = padded_batch(blank_index=blank_index, frames=(7, 4, 5, 2), labels=(3, 1, 2, 0))
+    grad_encoded, grad_predicted = assert_same(plain, packed, batch)[:2]
+    assert grad_encoded[1, 4:].abs().max() == 0 and grad_predicted[1, 2:].abs().max() == 0
+
+
+def test_packed_lattice_under_bf16_autocast_computes_the_loss_in_float32():
+    plain, _ = make_losses()
+    packed = TransducerJointLoss(plain.joint, plain.classifier, 0, packed=True)
+    batch = padded_batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, packed_loss = plain(*batch), packed(*batch)
+    assert packed_loss.dtype == torch.float32
+    torch.testing.assert_close(packed_loss, loss, rtol=2e-2, atol=0.0)
+
+
+def test_packed_and_chunked_together_are_refused():
+    with pytest.raises(ValueError, match="packed and chunk_frames"):
+        make_losses()[0].__class__(Transducer_joint(joint="sum"), Linear(input_size=4, n_neurons=3), 0, 2, packed=True)

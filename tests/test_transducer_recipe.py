@@ -187,7 +187,7 @@ def test_bf16_training_and_decoding(tmp_path):
     output_folder = tmp_path / "bf16"
     run_recipe(
         output_folder, epochs=1, select_n_sentences=[32, 8, 8], test_left_contexts_chunks=[None],
-        precision="bf16", eval_precision="bf16", transducer={"joint_chunk_frames": 4},
+        precision="bf16", eval_precision="bf16", transducer={"joint_chunk_frames": 4, "joint_packed": False},
     )  # fmt: skip
     assert "Using training precision: `--precision=bf16`" in open(output_folder / "log.txt").read()
     with open(output_folder / "wer.json") as wer_file:
@@ -200,8 +200,8 @@ def test_ddp_two_processes(tmp_path):
     """Two gloo processes, with the chunked joint + loss (the module DDP wraps computes its own backward)."""
     output_folder = tmp_path / "ddp"
     options = transducer_options(
-        1, select_n_sentences=[32, 8, 8], test_left_contexts_chunks=[None], transducer={"joint_chunk_frames": 5},
-        distributed_backend="gloo", device="cpu",
+        1, select_n_sentences=[32, 8, 8], test_left_contexts_chunks=[None],
+        transducer={"joint_chunk_frames": 5, "joint_packed": False}, distributed_backend="gloo", device="cpu",
     )  # fmt: skip
     launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     result = run(TRANSDUCER, output_folder, options, launcher=launcher, check=False, timeout=600)

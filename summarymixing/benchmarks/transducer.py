@@ -9,10 +9,11 @@ joint network + transducer loss with the CTC loss of the first epochs -> backwar
 step and learning-rate schedule, on random audio of each length with 4 tokens per second (about LibriSpeech's
 rate for a 1000-token unigram vocabulary), equal batch for both models. The random draws (augmentation, chunk
 size) are seeded before every step, so each model runs the same step every time. Each point is measured with
-both ways of computing the joint network and loss
+the three ways of computing the joint network and loss
 (:class:`summarymixing.transducer.joint.TransducerJointLoss`): ``plain`` (the logits of the whole lattice,
-``joint_chunk_frames: null``) and ``chunked`` (the memory-efficient path the paper-size configurations use,
-``joint_chunk_frames`` from the YAML).
+``joint_chunk_frames: null``), ``chunked`` (the memory-efficient path the paper-size configurations use,
+``joint_chunk_frames`` from the YAML) and ``packed`` (our CPU option: the real lattice nodes only and a loss
+vectorised in torch, ``joint_packed: True``, which the mini transducer uses).
 
 A third model, ``no mixer``, is the SummaryMixing transducer with every encoder layer's mixer returning zeros
 (:class:`summarymixing.benchmarks.timing.NoMixer`): it costs what both models share (front end, feed-forward and
@@ -63,6 +64,7 @@ MODELS = {
     NO_MIXER: "librispeech_summarymixing.yaml",
 }
 PAPER = "paper: -15.5% time, -16% peak VRAM"
+JOINTS = ("plain", "chunked", "packed")
 
 
 def build(hparams_name, target, output_folder, no_mixer=False):
@@ -72,13 +74,13 @@ def build(hparams_name, target, output_folder, no_mixer=False):
 
 
 def make_training_step(brain, batch, joint):
-    """A closure running the recipe's training step on ``batch`` with the ``plain`` or ``chunked`` joint (the
-    same random draws every time)."""
+    """A closure running the recipe's training step on ``batch`` with one of :data:`JOINTS` (the same random
+    draws every time)."""
     joint_loss = brain.hparams.transducer["joint_loss"]
-    chunk_frames = None if joint == "plain" else brain.hparams.transducer["joint_chunk_frames"]
+    chunk_frames = brain.hparams.transducer["joint_chunk_frames"] if joint == "chunked" else None
 
     def step():
-        joint_loss.chunk_frames = chunk_frames
+        joint_loss.chunk_frames, joint_loss.packed = chunk_frames, joint == "packed"
         torch.manual_seed(0)
         brain.fit_batch(batch)
 
@@ -86,7 +88,7 @@ def make_training_step(brain, batch, joint):
 
 
 def measure(points, rounds, target):
-    """``{model: {(batch, seconds, joint): (step seconds, peak bytes)}}`` for the three models and both joints,
+    """``{model: {(batch, seconds, joint): (step seconds, peak bytes)}}`` for the three models and joints,
     and ``{model: {(batch, seconds): FLOPs}}`` of their steps with the chunked joint (eager steps only: the
     counter does not see inside compiled graphs)."""
     results, flops = {}, {}
@@ -98,7 +100,7 @@ def measure(points, rounds, target):
             for batch, seconds in points:
                 model = brain.hparams.transducer
                 data = speech_batch(batch, seconds, model["output_neurons"], brain.hparams.bos_index)
-                steps = {joint: make_training_step(brain, data, joint) for joint in ("plain", "chunked")}
+                steps = {joint: make_training_step(brain, data, joint) for joint in JOINTS}
                 best = best_times(steps, target.clock(), rounds, budget_s=0.0)
                 for joint, step in steps.items():
                     peak = target.peak_memory(step)
@@ -125,14 +127,14 @@ def print_table(results, points, target, load_before):
     )
     print("|---|---|---|---|---|---|---|---|")
     for batch, seconds in points:
-        for joint in ("plain", "chunked"):
+        for joint in JOINTS:
             (sm_time, sm_peak), (mhsa_time, mhsa_peak) = sm[batch, seconds, joint], mhsa[batch, seconds, joint]
             print(
                 f"| {batch} x {seconds:g} s | {joint} | {sm_time:.2f} | {mhsa_time:.2f} | "
                 f"{change(sm_time, mhsa_time):+.1f}% | {sm_peak / 2**20:.0f} | {mhsa_peak / 2**20:.0f} | "
                 f"{change(sm_peak, mhsa_peak):+.1f}% |"
             )
-    for joint in ("plain", "chunked"):
+    for joint in JOINTS:
         time_change = change(*(sum(times[point + (joint,)][0] for point in points) for times in (sm, mhsa)))
         peak_change = change(*(max(times[point + (joint,)][1] for point in points) for times in (sm, mhsa)))
         print(
@@ -140,13 +142,13 @@ def print_table(results, points, target, load_before):
         )
     for name, times in results.items():
         for batch, seconds in points:
-            (plain_time, plain_peak), (chunked_time, chunked_peak) = (
-                times[batch, seconds, joint] for joint in ("plain", "chunked")
-            )
-            print(
-                f"{name} {batch} x {seconds:g} s, chunked vs plain joint: time "
-                f"{change(chunked_time, plain_time):+.1f}%, peak {change(chunked_peak, plain_peak):+.1f}%"
-            )
+            plain_time, plain_peak = times[batch, seconds, "plain"]
+            for joint in JOINTS[1:]:
+                joint_time, joint_peak = times[batch, seconds, joint]
+                print(
+                    f"{name} {batch} x {seconds:g} s, {joint} vs plain joint: time "
+                    f"{change(joint_time, plain_time):+.1f}%, peak {change(joint_peak, plain_peak):+.1f}%"
+                )
 
 
 def print_ceiling(results, flops, points, peak_flops, precision="fp32"):

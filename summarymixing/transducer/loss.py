@@ -176,3 +176,51 @@ def reduce_loss(loss, reduction):
     if reduction == "sum":
         return loss.sum()
     return loss
+
+
+def lattice_negative_log_likelihood(blank_log_probs, label_log_probs, frame_counts, label_counts):
+    """Transducer negative log-likelihood of each utterance from its lattice's blank and next-label log-probabilities,
+    computed by a recursion vectorised over labels: one step per frame, autograd for the gradients.
+
+    The forward variable of the lattice is ``alpha[t, u] = logaddexp(alpha[t - 1, u] + blank[t - 1, u],
+    alpha[t, u - 1] + label[t, u - 1])``. Along one frame it is a linear recurrence in the label axis, so with
+    ``c[t, u] = label[t, 0] + ... + label[t, u - 1]`` it is ``alpha[t, u] = c[t, u] + logcumsumexp_k(alpha[t - 1, k]
+    + blank[t - 1, k] - c[t, k])``: ``max_T`` vectorised steps instead of ``max_T * max_U`` scalar ones. On a CPU it
+    is faster than ``torchaudio.functional.rnnt_loss``, whose kernel costs about 2.3 us per lattice node with 64
+    labels and 0.4 us with 2 (one thread, 2026-12-07); see :class:`summarymixing.transducer.joint.TransducerJointLoss`.
+
+    Arguments
+    ---------
+    blank_log_probs : torch.Tensor
+        ``log P(blank | t, u)``, shape ``[batch, max_T, max_U + 1]``, float32.
+    label_log_probs : torch.Tensor
+        ``log P(target u + 1 | t, u)``, same shape (the last label position of each utterance is never read).
+    frame_counts : torch.Tensor
+        Frames of each utterance, ``[batch]``, integer (at least 1).
+    label_counts : torch.Tensor
+        Labels of each utterance, ``[batch]``, integer.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[batch]``, the negative log-likelihoods. Positions beyond an utterance's lengths get no gradient.
+
+    Example
+    -------
+    >>> blank, label = torch.full((1, 2, 2), 0.5).log(), torch.full((1, 2, 2), 0.5).log()
+    >>> # two frames, one label: two paths (the label at the first frame or the second), each of probability 0.5 ** 3
+    >>> lattice_negative_log_likelihood(blank, label, torch.tensor([2]), torch.tensor([1]))
+    tensor([1.3863])
+    """
+    cumulative = torch.nn.functional.pad(label_log_probs[:, :, :-1].cumsum(-1), (1, 0))
+    alpha = cumulative[:, 0]
+    alphas = [alpha]
+    for frame in range(1, blank_log_probs.shape[1]):
+        step = alpha + blank_log_probs[:, frame - 1] - cumulative[:, frame]
+        alpha = cumulative[:, frame] + torch.logcumsumexp(step, dim=-1)
+        alphas.append(alpha)
+    alphas = torch.stack(alphas, dim=1)
+    utterances = torch.arange(alphas.shape[0], device=alphas.device)
+    last_frames, last_labels = frame_counts.long() - 1, label_counts.long()
+    final = alphas[utterances, last_frames, last_labels] + blank_log_probs[utterances, last_frames, last_labels]
+    return -final
