@@ -53,10 +53,15 @@ def test_wav2vec2_benchmark_runs_each_model_in_its_own_process(capsys):
 
 
 def test_decoding_benchmark_runs_every_search_offline_and_streamed(capsys):
-    results = decoding.main(["--lengths", "2", "--chunks-ms", "640"])
+    results, shares = decoding.main(["--lengths", "2", "--chunks-ms", "640"])
     out = capsys.readouterr().out
     assert "| beam 10 + RNN LM | streamed 640 ms |" in out and "| greedy | offline |" in out
     assert len(results) == 2 * 3 * 2 and all(rtf > 0 for rtf, _ in results.values())
+    # every part of every point is timed; the LM only where there is one, the encoder always
+    assert set(shares) == set(results) and "| SummaryMixing | beam 10 + RNN LM | streamed 640 ms | 2 s |" in out
+    for (_, search, _, _), point in shares.items():
+        assert point["encoder"] > 0.05 and point["prediction network"] > 0 and point["joint network"] > 0, point
+        assert (point["LM"] > 0) == search.endswith("LM") and abs(sum(point.values()) - 1) < 1e-9, point
 
 
 def test_figure2_quick_measures_each_point_in_its_own_process_and_draws_the_panels(capsys, tmp_path):

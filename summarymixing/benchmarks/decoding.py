@@ -24,6 +24,12 @@ at a time: the search's share of the time is that of a model with bursts, the en
 Time is the best of ``--rounds`` runs (default 1) of this process's CPU time on one thread by default (robust to
 other jobs), or wall time on CUDA once the device has finished.
 
+Where the time goes: one more run of each point with every part's methods timed (:class:`TimeShares`): the front
+end, the encoder (with the joint network's encoder projection), the prediction network, the joint network and
+output layer, the LM, and the rest (the search's own Python, the streaming glue, detokenising). A part called from
+inside another counts for itself only. On CUDA each timed call waits for the device, so the shares are of a slower
+run than the real-time factors.
+
     python -m summarymixing.benchmarks.decoding                  # 10, 30, 60 s; every search and mode
     python -m summarymixing.benchmarks.decoding --quick          # 10 s; greedy and beam, offline and 640 ms
     python -m summarymixing.benchmarks.decoding --device cuda
@@ -174,8 +180,9 @@ def make_decode(asr, mode, wav, written):
 
 
 def measure(lengths, searches, modes, rounds, target):
-    """``{(model, search, mode, seconds): (real-time factor, tokens per second)}``."""
-    results = {}
+    """``{(model, search, mode, seconds): (real-time factor, tokens per second)}`` and ``{(model, search, mode,
+    seconds): {part: share of the time}}``."""
+    results, shares = {}, {}
     with tempfile.TemporaryDirectory() as folder:
         for model, hparams_name in MODELS.items():
             asr, tokenizer_file = build_asr(hparams_name, target, folder)
@@ -193,10 +200,92 @@ def measure(lengths, searches, modes, rounds, target):
                         decode = make_decode(asr, mode, random_audio(seconds, target.device), written)
                         best = best_time(decode, target.clock(), rounds)
                         results[model, search, mode, seconds] = (best / seconds, written[0] / seconds)
+                        clock = target.clock()
+                        with TimeShares(asr, clock) as timed:
+                            begin = clock()
+                            decode()
+                            shares[model, search, mode, seconds] = timed.shares(clock() - begin)
                         print(f"  {model}, {search}, {mode_name(mode)}, {seconds:g} s: RTF {best / seconds:.3f}",
                               flush=True)  # fmt: skip
             del asr
-    return results
+    return results, shares
+
+
+PARTS = ("front end", "encoder", "prediction network", "joint network", "LM")
+REST = "search and the rest"
+
+
+class TimeShares:
+    """Times the parts of a :class:`StreamingTransducerASR` decoding while the ``with`` block runs: each part's
+    methods on this ``asr`` are wrapped, and their time is summed exclusively (a part called from inside another
+    pauses the other's clock).
+
+    Arguments
+    ---------
+    asr : StreamingTransducerASR
+        The interface, with the searcher it will decode with.
+    clock : callable
+        Returns seconds (e.g. :meth:`Target.clock`).
+
+    Example
+    -------
+    >>> import time
+    >>> class Part:
+    ...     def forward(self):
+    ...         time.sleep(0.01)
+    >>> shares = TimeShares(None, time.perf_counter, methods=[("encoder", Part(), "forward")])
+    >>> with shares:
+    ...     shares.methods[0][1].forward()
+    >>> round(shares.seconds["encoder"], 2), shares.seconds["LM"]
+    (0.01, 0.0)
+    """
+
+    def __init__(self, asr, clock, methods=None):
+        if methods is None:
+            front_end, searcher = asr.mods.front_end, asr.searcher
+            methods = [
+                ("front end", front_end, "forward"), ("front end", front_end, "forward_streaming"),
+                ("encoder", asr.mods.enc, "forward"), ("encoder", asr.mods.enc, "forward_streaming"),
+                ("encoder", asr.mods.proj_enc, "forward"), ("prediction network", searcher, "_forward_PN"),
+                ("joint network", searcher, "_joint_forward_step"), ("LM", searcher, "_lm_forward_step"),
+            ]  # fmt: skip
+        self.methods, self.clock = methods, clock
+        self.seconds = dict.fromkeys(PARTS, 0.0)
+        self.running = []  # [part, the time its clock last started], innermost last
+
+    def timed(self, part, method):
+        """``method`` with its time added to ``part``'s."""
+
+        def call(*args, **kwargs):
+            now = self.clock()
+            if self.running:
+                outer, started = self.running[-1]
+                self.seconds[outer] += now - started
+            self.running.append([part, now])
+            try:
+                return method(*args, **kwargs)
+            finally:
+                now = self.clock()
+                _, started = self.running.pop()
+                self.seconds[part] += now - started
+                if self.running:
+                    self.running[-1][1] = now
+
+        return call
+
+    def __enter__(self):
+        for part, owner, name in self.methods:
+            setattr(owner, name, self.timed(part, getattr(owner, name)))
+        return self
+
+    def __exit__(self, *exception):
+        for _, owner, name in self.methods:
+            del owner.__dict__[name]  # the class's method again
+
+    def shares(self, total):
+        """``{part: share of total}``, the rest included."""
+        shares = {part: seconds / total for part, seconds in self.seconds.items()}
+        return {**shares, REST: 1.0 - sum(shares.values())}
 
 
 def best_time(decode, clock, rounds):
@@ -231,6 +320,18 @@ def print_table(results, lengths, searches, modes, target):
             print("| " + " | ".join(cells) + " |")
 
 
+def print_shares(shares, target):
+    """One row per point: the share of each part in its decoding time."""
+    print(f"\nWhere the decoding time goes (share of one run's time), {target.describe()}")
+    header = ["model", "search", "mode", "length", *PARTS, REST]
+    print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+    for (model, search, mode, seconds), point in shares.items():
+        cells = [model, search, mode_name(mode), f"{seconds:g} s"] + [
+            f"{100 * point[part]:.0f}%" for part in header[4:]
+        ]
+        print("| " + " | ".join(cells) + " |")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10 s; greedy and beam 10; offline and 640 ms")
@@ -238,6 +339,7 @@ def main(argv=None):
     parser.add_argument(
         "--chunks-ms", type=positive_int, nargs="+", default=[320, 640, 1280], help="streamed chunk sizes"
     )
+    parser.add_argument("--searches", nargs="+", choices=list(SEARCHES), default=list(SEARCHES), help="default: all")
     parser.add_argument("--rounds", type=positive_int, default=1, help="timed rounds per point (best kept)")
     parser.add_argument("--threads", type=positive_int, default=1, help="CPU threads (default 1)")
     add_target_arguments(parser)
@@ -247,10 +349,11 @@ def main(argv=None):
     if args.quick:
         lengths, searches, modes = [10], ["greedy", "beam 10"], [OFFLINE, 640]
     else:
-        lengths, searches, modes = args.lengths, list(SEARCHES), [OFFLINE, *args.chunks_ms]
-    results = measure(lengths, searches, modes, args.rounds, target)
+        lengths, searches, modes = args.lengths, args.searches, [OFFLINE, *args.chunks_ms]
+    results, shares = measure(lengths, searches, modes, args.rounds, target)
     print_table(results, lengths, searches, modes, target)
-    return results
+    print_shares(shares, target)
+    return results, shares
 
 
 if __name__ == "__main__":
