@@ -77,7 +77,8 @@ def test_streaming_state_holds_no_frames_for_the_mixer():
     for chunk in torch.randn(2, 20, FEATURES).split(4, dim=1):
         model.encode_streaming(chunk, context)
     for layer, layer_context in zip(model.encoder.layers, context.encoder_context.layers):
-        assert layer_context.dcconv_left_context.shape[1] == layer.convolution_module.padding
+        # the depthwise convolution's input at the last `padding` frames: [batch, channels, padding]
+        assert layer_context.dcconv_left_context.shape[2] == layer.convolution_module.padding
         state = layer_context.mixer_state
         assert len(state.chunk_sums) == 2 and all(s.dim() == 3 for s in state.chunk_sums)  # [nhead, B, F]
     unlimited = model.make_streaming_context(DynChunkTrainConfig(4, None))

@@ -179,13 +179,13 @@ def make_decode(asr, mode, wav, written):
     return decode
 
 
-def measure(lengths, searches, modes, rounds, target):
+def measure(lengths, searches, modes, rounds, target, models=tuple(MODELS)):
     """``{(model, search, mode, seconds): (real-time factor, tokens per second)}`` and ``{(model, search, mode,
     seconds): {part: share of the time}}``."""
     results, shares = {}, {}
     with tempfile.TemporaryDirectory() as folder:
-        for model, hparams_name in MODELS.items():
-            asr, tokenizer_file = build_asr(hparams_name, target, folder)
+        for model in models:
+            asr, tokenizer_file = build_asr(MODELS[model], target, folder)
             rate = calibrate_blank(asr, target)
             print(f"{model}: blank calibrated, greedy writes {rate:.1f} tokens/s on 10 s", flush=True)
             lm_folder = os.path.join(folder, "lm")
@@ -303,20 +303,24 @@ def mode_name(mode):
     return mode if mode == OFFLINE else f"streamed {mode} ms"
 
 
-def print_table(results, lengths, searches, modes, target):
-    """One row per search and mode; per length, each model's real-time factor, the change, and tokens/s."""
+def print_table(results, lengths, searches, modes, target, models=tuple(MODELS)):
+    """One row per search and mode; per length, each model's real-time factor and tokens/s, and with both models
+    the change from RelPosMHAXL to SummaryMixing."""
     print(f"\nDecoding real-time factor (computation s per audio s), paper-size transducers, {target.describe()}")
     header = ["search", "mode"]
     for seconds in lengths:
-        header += [f"{seconds:g} s SM", f"{seconds:g} s MHSA", f"{seconds:g} s change", "tokens/s SM / MHSA"]
+        header += [f"{seconds:g} s {model}" for model in models]
+        header += [f"{seconds:g} s change"] if len(models) == 2 else []
+        header += [f"tokens/s {' / '.join(models)}"]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for search in searches:
         for mode in modes:
             cells = [search, mode_name(mode)]
             for seconds in lengths:
-                sm, sm_rate = results["SummaryMixing", search, mode, seconds]
-                mhsa, mhsa_rate = results["RelPosMHAXL", search, mode, seconds]
-                cells += [f"{sm:.3f}", f"{mhsa:.3f}", f"{change(sm, mhsa):+.1f}%", f"{sm_rate:.1f} / {mhsa_rate:.1f}"]
+                points = [results[model, search, mode, seconds] for model in models]
+                cells += [f"{rtf:.3f}" for rtf, _ in points]
+                cells += [f"{change(points[0][0], points[1][0]):+.1f}%"] if len(models) == 2 else []
+                cells += [" / ".join(f"{rate:.1f}" for _, rate in points)]
             print("| " + " | ".join(cells) + " |")
 
 
@@ -340,6 +344,7 @@ def main(argv=None):
         "--chunks-ms", type=positive_int, nargs="+", default=[320, 640, 1280], help="streamed chunk sizes"
     )
     parser.add_argument("--searches", nargs="+", choices=list(SEARCHES), default=list(SEARCHES), help="default: all")
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS), help="default: both")
     parser.add_argument("--rounds", type=positive_int, default=1, help="timed rounds per point (best kept)")
     parser.add_argument("--threads", type=positive_int, default=1, help="CPU threads (default 1)")
     add_target_arguments(parser)
@@ -350,8 +355,8 @@ def main(argv=None):
         lengths, searches, modes = [10], ["greedy", "beam 10"], [OFFLINE, 640]
     else:
         lengths, searches, modes = args.lengths, args.searches, [OFFLINE, *args.chunks_ms]
-    results, shares = measure(lengths, searches, modes, args.rounds, target)
-    print_table(results, lengths, searches, modes, target)
+    results, shares = measure(lengths, searches, modes, args.rounds, target, args.models)
+    print_table(results, lengths, searches, modes, target, args.models)
     print_shares(shares, target)
     return results, shares
 

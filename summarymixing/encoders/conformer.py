@@ -138,12 +138,7 @@ class ConformerEncoderLayer(Conformer.ConformerEncoderLayer):
         """
         x = x + 0.5 * self.ffn_module1(x)
         x = x + self.mha_layer.forward_streaming(self.norm1(x), context.mixer_state)
-        chunk_length = x.shape[1]
-        with_past = x if context.dcconv_left_context is None else torch.cat((context.dcconv_left_context, x), dim=1)
-        if self.convolution_module.padding > 0:
-            context.dcconv_left_context = with_past[:, -self.convolution_module.padding :]
-        # the chunk with the past frames the kernel reaches, and zeros for the future: dynamic chunk convolution
-        x = x + self.convolution_module(with_past)[:, -chunk_length:]
+        x = x + convolve_streaming(self.convolution_module, x, context)
         return self.norm2(x + 0.5 * self.ffn_module2(x)), None
 
     def make_streaming_context(self, dynchunktrain_config):
@@ -166,6 +161,52 @@ class ConformerEncoderLayer(Conformer.ConformerEncoderLayer):
         return SummaryMixingLayerStreamingContext(
             mixer_state=self.mha_layer.make_streaming_state(dynchunktrain_config.left_context_size)
         )
+
+
+def convolve_streaming(module, x, context):
+    """SpeechBrain's Conformer ``ConvolutionModule`` on one chunk of a stream, as dynamic chunk convolution computes
+    it: the depthwise kernel sees the ``module.padding`` frames before the chunk and zeros in place of its future.
+
+    Only the depthwise convolution mixes frames: the layer norm, the pointwise bottleneck (with its GLU) and what
+    follows the depthwise convolution run on the chunk's frames only, and the bottleneck's output at the last
+    ``padding`` frames is kept in ``context.dcconv_left_context`` for the next chunk. (SpeechBrain's streaming
+    layer keeps the module's input frames instead and runs the whole module again over them: with 320 ms chunks
+    and kernel 31, 23 frames through the per-frame parts for 8 frames of output.)
+
+    Arguments
+    ---------
+    module : speechbrain.lobes.models.transformer.Conformer.ConvolutionModule
+        A non-causal module (the parameters are used as they are).
+    x : torch.Tensor
+        The chunk, (batch, time, channels).
+    context : SummaryMixingLayerStreamingContext
+        The layer's streaming context; ``dcconv_left_context`` is updated in place.
+
+    Returns
+    -------
+    torch.Tensor
+        (batch, time, channels).
+
+    Example
+    -------
+    >>> from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
+    >>> from summarymixing.encoders.mixing import SummaryMixingLayerStreamingContext
+    >>> module = Conformer.ConvolutionModule(8, kernel_size=5).eval()
+    >>> x = torch.rand(2, 12, 8)
+    >>> context = SummaryMixingLayerStreamingContext(mixer_state=None)
+    >>> streamed = torch.cat([convolve_streaming(module, chunk, context) for chunk in x.split(4, dim=1)], dim=1)
+    >>> torch.allclose(streamed, convolve(module, x, chunk_size=4), atol=1e-6)
+    True
+    """
+    reach, conv = module.padding, module.conv
+    bottleneck = module.bottleneck(module.layer_norm(x).transpose(1, 2))  # (batch, channels, time)
+    past = context.dcconv_left_context
+    if past is None:
+        past = bottleneck.new_zeros(bottleneck.shape[0], bottleneck.shape[1], reach)
+    with_past = torch.cat((past, bottleneck), dim=2)
+    context.dcconv_left_context = with_past[..., with_past.shape[2] - reach :]
+    out = F.conv1d(F.pad(with_past, (0, reach)), conv.weight, conv.bias, groups=conv.groups)
+    return module.after_conv(out.transpose(1, 2))
 
 
 def convolve(module, x, padding_mask=None, chunk_size=None):

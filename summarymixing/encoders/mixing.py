@@ -51,7 +51,8 @@ class SummaryMixingLayerStreamingContext:
     """The cell's own streaming state (from ``SummaryMixing.make_streaming_state``)."""
 
     dcconv_left_context: torch.Tensor | None = None
-    """The last input frames of the convolution module (Conformer only), as in SpeechBrain."""
+    """The depthwise convolution's input at the last ``padding`` frames (Conformer only), ``[batch, channels,
+    padding]``; None before the first chunk (see ``summarymixing.encoders.conformer.convolve_streaming``)."""
 
 
 def check_mixer(attention_type, speechbrain_types, owner, summary_mixing_options):
