@@ -138,16 +138,10 @@ class TransducerJointLoss(torch.nn.Module):
             logits = self.classifier(self.joint(encoded.unsqueeze(2), predicted.unsqueeze(1)))
             return transducer_loss(logits, targets, input_lens, target_lens, self.blank_index, self.reduction)
 
-        if targets.dim() != 2 or targets.shape != (predicted.shape[0], predicted.shape[1] - 1):
-            raise ValueError(
-                f"TransducerJointLoss: targets must be [batch, U] = {(predicted.shape[0], predicted.shape[1] - 1)} "
-                f"to match predicted {tuple(predicted.shape)}, got {tuple(targets.shape)}"
-            )
-        frame_counts, label_counts = lattice_lengths(input_lens, target_lens, encoded.shape[1], targets.shape[1])
-        max_frames, max_labels = int(frame_counts.max()), int(label_counts.max())
-        targets = targets[:, :max_labels].long()
-        # The label column of the last row (u = U) is never read by the lattice: pad it with the blank.
-        next_labels = torch.nn.functional.pad(targets, (0, 1), value=self.blank_index)
+        frame_counts, label_counts, next_labels = self.lattice_targets(
+            encoded, predicted, targets, input_lens, target_lens
+        )
+        max_frames, max_labels = int(frame_counts.max()), next_labels.shape[1] - 1
         parameters = itertools.chain(self.joint.parameters(), self.classifier.parameters())
         parameters = [p for p in parameters if p.requires_grad]
         log_probs = _ChunkedBlankAndLabelLogProbs.apply(
@@ -155,7 +149,7 @@ class TransducerJointLoss(torch.nn.Module):
         )
         loss = torchaudio.functional.rnnt_loss(
             log_probs,
-            torch.ones_like(targets, dtype=torch.int32),
+            torch.ones_like(next_labels[:, :-1], dtype=torch.int32),
             frame_counts,
             label_counts,
             blank=0,
@@ -164,15 +158,25 @@ class TransducerJointLoss(torch.nn.Module):
         )
         return reduce_loss(loss, self.reduction)
 
-    def packed_loss(self, encoded, predicted, targets, input_lens, target_lens):
-        """The loss computed on the lattice's real nodes only (``packed=True``; arguments as :meth:`forward`)."""
+    def lattice_targets(self, encoded, predicted, targets, input_lens, target_lens):
+        """Checks ``targets`` against ``predicted`` (arguments as :meth:`forward`) and returns the frame and label
+        counts of each utterance and the label each lattice row emits, ``[batch, max_U + 1]`` (the blank in the
+        last row, whose label column the lattice never reads)."""
         if targets.dim() != 2 or targets.shape != (predicted.shape[0], predicted.shape[1] - 1):
             raise ValueError(
                 f"TransducerJointLoss: targets must be [batch, U] = {(predicted.shape[0], predicted.shape[1] - 1)} "
                 f"to match predicted {tuple(predicted.shape)}, got {tuple(targets.shape)}"
             )
         frame_counts, label_counts = lattice_lengths(input_lens, target_lens, encoded.shape[1], targets.shape[1])
-        max_frames, max_labels = int(frame_counts.max()), int(label_counts.max())
+        targets = targets[:, : int(label_counts.max())].long()
+        return frame_counts, label_counts, torch.nn.functional.pad(targets, (0, 1), value=self.blank_index)
+
+    def packed_loss(self, encoded, predicted, targets, input_lens, target_lens):
+        """The loss computed on the lattice's real nodes only (``packed=True``; arguments as :meth:`forward`)."""
+        frame_counts, label_counts, next_labels = self.lattice_targets(
+            encoded, predicted, targets, input_lens, target_lens
+        )
+        max_frames, max_labels = int(frame_counts.max()), next_labels.shape[1] - 1
         frames = torch.arange(max_frames, device=encoded.device)
         labels = torch.arange(max_labels + 1, device=encoded.device)
         real = (frames[None, :, None] < frame_counts[:, None, None]) & (
@@ -188,8 +192,6 @@ class TransducerJointLoss(torch.nn.Module):
         # Transducer_joint adds and activates elementwise: the real nodes as one [1, nodes, 1, dim] "lattice"
         hidden = self.joint(encoded_rows[None, :, None], predicted_rows[None, :, None])
         log_probs = self.classifier(hidden)[0, :, 0].float().log_softmax(dim=-1)
-        # The label column of the last row (u = U) is never read by the lattice: pad it with the blank.
-        next_labels = torch.nn.functional.pad(targets[:, :max_labels].long(), (0, 1), value=self.blank_index)
         wanted = torch.stack([torch.full_like(label, self.blank_index), next_labels[utterance, label]], dim=1)
         node_log_probs = log_probs.gather(1, wanted)  # [nodes, 2]: blank, next label
         nodes = (utterance * max_frames + frame) * (max_labels + 1) + label
