@@ -11,7 +11,9 @@ does, in order, what each recipe otherwise writes for itself:
    every override against the YAML's own value: ``--lr=abc`` against ``lr: 0.0008`` or ``--test_csv=a.csv``
    against a list fails at once, naming the key, instead of deep inside torch after data preparation; fp16
    asked on a CPU becomes bf16 (fp16 autocast needs a GPU), with a warning;
-2. starts DDP (``ddp_init_group``) when launched by ``torchrun``;
+2. starts DDP (``ddp_init_group``) when launched by ``torchrun``, and ends its process group when the process
+   exits (a process that exits with its gloo group alive can abort as the group's threads are torn down:
+   "terminate called without an active exception", seen once in CI on a two-process MP3S run);
 3. loads the YAML. A YAML may start with ``extends: other.yaml``: it is then ``other.yaml`` with this file's keys
    as overrides, so an MHSA twin or a dataset variant states only what differs from the file it extends. Its
    keys must be the base's (a misspelt key fails), except those it lists in ``new_keys: [...]``, which it adds
@@ -30,6 +32,7 @@ Authors
 * The summarymixing contributors (2026)
 """
 
+import atexit
 import dataclasses
 import io
 import math
@@ -41,6 +44,7 @@ from datetime import date
 
 import ruamel.yaml
 import speechbrain as sb
+import torch
 from hyperpyyaml import load_hyperpyyaml, resolve_references
 from ruamel.yaml.scalarbool import ScalarBoolean
 from speechbrain.utils.distributed import run_on_main
@@ -109,6 +113,8 @@ def setup(argv):
         raise SystemExit(f"{os.path.basename(sys.argv[0])}: {error}") from None
     run_opts = _usable_run_options(run_opts, base_file, merged_overrides)
     sb.utils.distributed.ddp_init_group(run_opts)
+    if torch.distributed.is_initialized():
+        atexit.register(_end_process_group)
     hparams = load_hyperpyyaml(composed_document(base_file, merged_overrides))
     try:  # before anything is written into the folder: another run there, or another model's checkpoints
         if sb.utils.distributed.if_main_process():
@@ -123,6 +129,12 @@ def setup(argv):
         hparams=hparams, run_opts=run_opts, hparams_file=hparams_file, base_file=base_file,
         overrides=merged_overrides,
     )  # fmt: skip
+
+
+def _end_process_group():
+    """Ends this process's DDP process group, if it is still there (registered with ``atexit`` by :func:`setup`)."""
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def load(hparams_file, overrides=None):
