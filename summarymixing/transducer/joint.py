@@ -19,7 +19,8 @@ With ``packed=True`` (our option, for CPU training), the joint network and outpu
 lattice's real nodes, the (frame, label) pairs inside each utterance's lengths, gathered from the whole batch into
 one matrix, and the loss is :func:`summarymixing.transducer.loss.lattice_negative_log_likelihood`, a recursion
 vectorised over labels, instead of torchaudio's kernel. Same loss and gradients to float rounding. Measured on
-the mini transducer's training batches (``hparams/transducer/mini.yaml``, one thread, 2026-12-07): their padded
+the mini transducer's training batches (``hparams/transducer/mini.yaml``, one thread, 2026-12-07, one-off scripts
+not kept in the repository): their padded
 lattices are 1.97 times their real nodes, and torchaudio's CPU kernel costs about 2.3 us per node with 64 labels.
 
 Authors

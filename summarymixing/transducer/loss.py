@@ -187,7 +187,8 @@ def lattice_negative_log_likelihood(blank_log_probs, label_log_probs, frame_coun
     ``c[t, u] = label[t, 0] + ... + label[t, u - 1]`` it is ``alpha[t, u] = c[t, u] + logcumsumexp_k(alpha[t - 1, k]
     + blank[t - 1, k] - c[t, k])``: ``max_T`` vectorised steps instead of ``max_T * max_U`` scalar ones. On a CPU it
     is faster than ``torchaudio.functional.rnnt_loss``, whose kernel costs about 2.3 us per lattice node with 64
-    labels and 0.4 us with 2 (one thread, 2026-12-07); see :class:`summarymixing.transducer.joint.TransducerJointLoss`.
+    labels and 0.4 us with 2 (one thread, 2026-12-07, a one-off timing); see
+    :class:`summarymixing.transducer.joint.TransducerJointLoss`.
 
     Arguments
     ---------
